@@ -1,0 +1,100 @@
+#include "common/line_reader.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/status/status.h"
+
+namespace loopgate::common {
+namespace {
+constexpr size_t kChunk = 1 << 20;
+}
+
+LineReader::LineReader(int fd, size_t max_line_bytes)
+    : fd_(fd),
+      max_line_(max_line_bytes),
+      capacity_(max_line_bytes + 1 + kChunk),
+      buf_(new char[capacity_ + kLinePadding]) {
+  std::memset(buf_.get() + capacity_, 0, kLinePadding);
+}
+
+absl::StatusOr<size_t> LineReader::Fill() {
+  if (begin_ > 0) {
+    std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    scan_ -= begin_;
+    begin_ = 0;
+  }
+  while (true) {
+    const ssize_t n = ::read(fd_, buf_.get() + end_, capacity_ - end_);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return absl::InternalError(std::string("reading input failed: ") + std::strerror(errno));
+    }
+    if (n == 0) {
+      eof_ = true;
+    }
+    end_ += static_cast<size_t>(n);
+    bytes_read_ += static_cast<uint64_t>(n);
+    return static_cast<size_t>(n);
+  }
+}
+
+absl::StatusOr<bool> LineReader::Next(Line* line) {
+  while (true) {
+    const char* base = buf_.get();
+    const void* nl = scan_ < end_ ? std::memchr(base + scan_, '\n', end_ - scan_) : nullptr;
+    if (nl != nullptr) {
+      const size_t pos = static_cast<size_t>(static_cast<const char*>(nl) - base);
+      *line = Line{std::string_view(base + begin_, pos - begin_), ++line_number_, false,
+                   pos - begin_};
+      begin_ = scan_ = pos + 1;
+      return true;
+    }
+    scan_ = end_;
+    if (end_ - begin_ > max_line_) {
+      // Oversized: drop what we hold and keep dropping until the newline.
+      uint64_t length = end_ - begin_;
+      begin_ = end_ = scan_ = 0;
+      while (true) {
+        if (eof_) {
+          break;
+        }
+        auto n = Fill();
+        if (!n.ok()) {
+          return n.status();
+        }
+        const void* found = std::memchr(buf_.get(), '\n', end_);
+        if (found != nullptr) {
+          const size_t pos = static_cast<size_t>(static_cast<const char*>(found) - buf_.get());
+          length += pos;
+          begin_ = scan_ = pos + 1;
+          break;
+        }
+        length += end_;
+        begin_ = end_ = scan_ = 0;
+      }
+      *line = Line{std::string_view(), ++line_number_, true, length};
+      return true;
+    }
+    if (eof_) {
+      if (end_ > begin_) {
+        *line = Line{std::string_view(buf_.get() + begin_, end_ - begin_), ++line_number_, false,
+                     end_ - begin_};
+        begin_ = scan_ = end_;
+        return true;
+      }
+      return false;
+    }
+    auto n = Fill();
+    if (!n.ok()) {
+      return n.status();
+    }
+  }
+}
+
+}  // namespace loopgate::common

@@ -1,0 +1,32 @@
+#pragma once
+// Small text helpers with no better home: hex, globs, and the check that decides whether an
+// input-controlled name may be echoed in an error message.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace loopgate::common {
+
+// Lowercase hex of `bytes`.
+std::string HexEncode(std::string_view bytes);
+
+// Decodes hex (either case); nullopt on odd length or a non-hex digit.
+std::optional<std::string> HexDecode(std::string_view hex);
+
+// Shell-style glob: `*` matches any run of characters, `?` any one byte; everything else
+// matches itself. Case-sensitive.
+bool GlobMatch(std::string_view pattern, std::string_view text);
+
+// True when `name` is safe to repeat in a message: 1-64 bytes of [A-Za-z0-9_.:-]. Names that
+// come from input (field names, event types, sources) are echoed only when this holds, so a
+// producer that puts data into a key cannot leak it into logs.
+bool IsPrintableName(std::string_view name);
+
+// `'name'` when IsPrintableName(name), otherwise a neutral placeholder.
+std::string QuoteName(std::string_view name);
+
+// Number of Unicode code points in valid UTF-8 `s` (continuation bytes are not counted).
+size_t CodePointCount(std::string_view s);
+
+}  // namespace loopgate::common

@@ -1,0 +1,406 @@
+#include "consent/consent.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "common/strings.h"
+#include "common/line_reader.h"
+#include "common/text.h"
+#include "crypto/crypto.h"
+#include "json/json.h"
+
+namespace loopgate::consent {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+// Reads a required string member; false with a reason otherwise.
+bool RequiredString(object o, std::string_view key, std::string_view* out, std::string* why) {
+  element e;
+  if (o.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) {
+    *why = common::StrCat("required field '", key, "' is missing");
+    return false;
+  }
+  if (e.get_string().get(*out) != simdjson::SUCCESS || out->empty()) {
+    *why = common::StrCat("field '", key, "' must be a non-empty string");
+    return false;
+  }
+  return true;
+}
+
+// Optional string: absent and null are nullopt.
+bool OptionalString(object o, std::string_view key, std::optional<std::string>* out,
+                    std::string* why) {
+  element e;
+  out->reset();
+  if (o.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return true;
+  std::string_view s;
+  if (e.get_string().get(s) != simdjson::SUCCESS) {
+    *why = common::StrCat("field '", key, "' must be a string or null");
+    return false;
+  }
+  *out = std::string(s);
+  return true;
+}
+
+bool RequiredTime(object o, std::string_view key, common::Instant* out, std::string* why,
+                  std::string_view* text = nullptr) {
+  std::string_view s;
+  if (!RequiredString(o, key, &s, why)) return false;
+  auto t = common::ParseRfc3339(s);
+  if (!t) {
+    *why = common::StrCat("field '", key, "' is not an RFC 3339 date-time");
+    return false;
+  }
+  *out = *t;
+  if (text != nullptr) *text = s;
+  return true;
+}
+
+bool OptionalTime(object o, std::string_view key, std::optional<common::Instant>* out,
+                  std::string* why) {
+  std::optional<std::string> s;
+  if (!OptionalString(o, key, &s, why)) return false;
+  out->reset();
+  if (!s) return true;
+  auto t = common::ParseRfc3339(*s);
+  if (!t) {
+    *why = common::StrCat("field '", key, "' is not an RFC 3339 date-time");
+    return false;
+  }
+  *out = *t;
+  return true;
+}
+
+bool StringList(object o, std::string_view key, std::vector<std::string>* out, std::string* why) {
+  element e;
+  simdjson::dom::array arr;
+  if (o.at_key(key).get(e) != simdjson::SUCCESS || e.get_array().get(arr) != simdjson::SUCCESS) {
+    *why = common::StrCat("field '", key, "' must be an array of strings");
+    return false;
+  }
+  out->clear();
+  for (element item : arr) {
+    std::string_view s;
+    if (item.get_string().get(s) != simdjson::SUCCESS) {
+      *why = common::StrCat("field '", key, "' must be an array of strings");
+      return false;
+    }
+    out->emplace_back(s);
+  }
+  return true;
+}
+
+struct ParsedConsent {
+  ConsentRecord record;
+  std::string subject_type, subject_id, purpose;
+  std::string effective_text, expires_text;
+};
+
+bool ParseConsent(object o, ParsedConsent* p, std::string* why) {
+  std::string_view id, st, sid, purpose, status, eff_text, rec_text;
+  if (!RequiredString(o, "consent_id", &id, why) || !RequiredString(o, "subject_type", &st, why) ||
+      !RequiredString(o, "subject_id", &sid, why) || !RequiredString(o, "purpose", &purpose, why) ||
+      !RequiredString(o, "status", &status, why)) {
+    return false;
+  }
+  if (status != "granted" && status != "revoked") {
+    *why = "field 'status' must be granted or revoked";
+    return false;
+  }
+  ConsentRecord& r = p->record;
+  r.consent_id = id;
+  p->subject_type = st;
+  p->subject_id = sid;
+  p->purpose = purpose;
+  r.status = status == "granted" ? ConsentStatus::kGranted : ConsentStatus::kRevoked;
+  if (!RequiredTime(o, "effective_from", &r.effective_from, why, &eff_text) ||
+      !OptionalTime(o, "expires_at", &r.expires_at, why) ||
+      !OptionalString(o, "channel", &r.channel, why) ||
+      !OptionalString(o, "jurisdiction", &r.jurisdiction, why) ||
+      !RequiredTime(o, "recorded_at", &r.recorded_at, why, &rec_text)) {
+    return false;
+  }
+  p->effective_text = eff_text;
+  r.recorded_at_text = rec_text;
+  std::optional<std::string> exp;
+  OptionalString(o, "expires_at", &exp, why);
+  p->expires_text = exp.value_or("");
+  return true;
+}
+
+bool ParseAgreement(object o, AgreementRecord* r, std::string* why) {
+  std::string_view id, inst, gran;
+  if (!RequiredString(o, "agreement_id", &id, why) ||
+      !RequiredString(o, "institution", &inst, why) ||
+      !StringList(o, "source_systems", &r->source_systems, why) ||
+      !StringList(o, "allowed_purposes", &r->allowed_purposes, why) ||
+      !RequiredString(o, "granularity", &gran, why)) {
+    return false;
+  }
+  if (gran != "individual" && gran != "aggregate_only") {
+    *why = "field 'granularity' must be individual or aggregate_only";
+    return false;
+  }
+  r->agreement_id = id;
+  r->institution = inst;
+  r->granularity = gran == "individual" ? Granularity::kIndividual : Granularity::kAggregateOnly;
+  return RequiredTime(o, "effective_from", &r->effective_from, why) &&
+         OptionalTime(o, "expires_at", &r->expires_at, why) &&
+         RequiredTime(o, "recorded_at", &r->recorded_at, why);
+}
+
+// Which stored version is current: the latest recorded_at, ties to the later import.
+template <typename R>
+bool Newer(const R& a, const R& b) {
+  if (a.recorded_at != b.recorded_at) return a.recorded_at > b.recorded_at;
+  return a.seq > b.seq;
+}
+
+}  // namespace
+
+std::string_view RegistryName(RegistryKind kind) {
+  return kind == RegistryKind::kConsents ? "consent" : "agreement";
+}
+
+absl::StatusOr<ImportReport> Import(store::Database& db, RegistryKind kind,
+                                    const std::string& path) {
+  const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(common::StrCat(path, ": cannot open the ", RegistryName(kind),
+                                            " file"));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd != STDIN_FILENO) ::close(fd);
+    }
+  } closer{fd};
+  common::LineReader reader(fd, 1 << 20);
+  json::StrictParser parser;
+  ImportReport report;
+  std::string canonical;
+
+  const char* insert_consent =
+      "INSERT INTO consents (digest, consent_id, subject_type, subject_id, purpose, status, "
+      "effective_from, effective_s, effective_ns, expires_at, expires_s, expires_ns, channel, "
+      "jurisdiction, recorded_at, recorded_s, recorded_ns, record) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (digest) DO NOTHING";
+  const char* insert_agreement =
+      "INSERT INTO agreements (digest, agreement_id, recorded_s, recorded_ns, record) "
+      "VALUES (?,?,?,?,?) ON CONFLICT (digest) DO NOTHING";
+  auto stmt = db.Prepare(kind == RegistryKind::kConsents ? insert_consent : insert_agreement);
+  if (!stmt.ok()) return stmt.status();
+  if (auto s = db.Begin(); !s.ok()) return s;
+
+  common::Line line;
+  while (true) {
+    auto more = reader.Next(&line);
+    if (!more.ok()) {
+      (void)db.Rollback();
+      return more.status();
+    }
+    if (!*more) break;
+    if (line.text.find_first_not_of(" \t\r") == std::string_view::npos && !line.oversized) {
+      continue;
+    }
+    ++report.records;
+    auto reject = [&](std::string_view why) {
+      ++report.rejected;
+      report.errors.push_back(common::StrCat("line ", line.number, ": ", why));
+    };
+    if (line.oversized) {
+      reject("the line is longer than 1 MiB");
+      continue;
+    }
+    auto root = parser.Parse(line.text, &canonical);
+    object o;
+    if (!root.ok()) {
+      reject(std::string(root.status().message()));
+      continue;
+    }
+    if (root->get_object().get(o) != simdjson::SUCCESS) {
+      reject("the line is not a JSON object");
+      continue;
+    }
+    const crypto::Digest digest = crypto::Sha256(canonical);
+    std::string why;
+    if (kind == RegistryKind::kConsents) {
+      ParsedConsent p;
+      if (!ParseConsent(o, &p, &why)) {
+        reject(why);
+        continue;
+      }
+      const ConsentRecord& r = p.record;
+      stmt->BindBlob(1, digest.data(), digest.size())
+          .Bind(2, r.consent_id)
+          .Bind(3, p.subject_type)
+          .Bind(4, p.subject_id)
+          .Bind(5, p.purpose)
+          .Bind(6, r.status == ConsentStatus::kGranted ? "granted" : "revoked")
+          .Bind(7, p.effective_text)
+          .Bind(8, r.effective_from.seconds)
+          .Bind(9, static_cast<int64_t>(r.effective_from.nanos));
+      if (r.expires_at) {
+        stmt->Bind(10, p.expires_text)
+            .Bind(11, r.expires_at->seconds)
+            .Bind(12, static_cast<int64_t>(r.expires_at->nanos));
+      } else {
+        stmt->BindNull(10).BindNull(11).BindNull(12);
+      }
+      if (r.channel) stmt->Bind(13, *r.channel); else stmt->BindNull(13);
+      if (r.jurisdiction) stmt->Bind(14, *r.jurisdiction); else stmt->BindNull(14);
+      stmt->Bind(15, r.recorded_at_text)
+          .Bind(16, r.recorded_at.seconds)
+          .Bind(17, static_cast<int64_t>(r.recorded_at.nanos))
+          .Bind(18, canonical);
+    } else {
+      AgreementRecord r;
+      if (!ParseAgreement(o, &r, &why)) {
+        reject(why);
+        continue;
+      }
+      stmt->BindBlob(1, digest.data(), digest.size())
+          .Bind(2, r.agreement_id)
+          .Bind(3, r.recorded_at.seconds)
+          .Bind(4, static_cast<int64_t>(r.recorded_at.nanos))
+          .Bind(5, canonical);
+    }
+    if (auto s = stmt->Run(); !s.ok()) {
+      (void)db.Rollback();
+      return s;
+    }
+    if (sqlite3_changes(db.raw()) > 0) {
+      ++report.added;
+    } else {
+      ++report.unchanged;
+    }
+  }
+  if (auto s = db.Commit(); !s.ok()) return s;
+  return report;
+}
+
+ConsentView::ConsentView(store::Database& db, common::Instant as_of) : db_(db), as_of_(as_of) {}
+
+absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
+    std::string_view subject_type, std::string_view subject_id, std::string_view purpose) {
+  key_.clear();
+  common::StrAppend(&key_, subject_type.size(), ":", subject_type, subject_id.size(), ":",
+                  subject_id, purpose);
+  if (auto it = cache_.find(key_); it != cache_.end()) return &it->second;
+  if (!query_) {
+    auto q = db_.Prepare(
+        "SELECT consent_id, status, effective_s, effective_ns, expires_s, expires_ns, channel, "
+        "jurisdiction, recorded_s, recorded_ns, recorded_at, seq FROM consents "
+        "WHERE subject_type = ? AND subject_id = ? AND purpose = ?");
+    if (!q.ok()) return q.status();
+    query_ = std::move(*q);
+  }
+  query_->Bind(1, subject_type).Bind(2, subject_id).Bind(3, purpose);
+  std::map<std::string, ConsentRecord> current;
+  while (true) {
+    auto row = query_->Step();
+    if (!row.ok()) {
+      query_->Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    ConsentRecord r;
+    r.recorded_at = {query_->Int(8), static_cast<int32_t>(query_->Int(9))};
+    if (r.recorded_at > as_of_) continue;  // Not yet known as of as_of.
+    r.consent_id = query_->Text(0);
+    r.status = query_->Text(1) == "granted" ? ConsentStatus::kGranted : ConsentStatus::kRevoked;
+    r.effective_from = {query_->Int(2), static_cast<int32_t>(query_->Int(3))};
+    if (!query_->IsNull(4)) {
+      r.expires_at = common::Instant{query_->Int(4), static_cast<int32_t>(query_->Int(5))};
+    }
+    if (!query_->IsNull(6)) r.channel = std::string(query_->Text(6));
+    if (!query_->IsNull(7)) r.jurisdiction = std::string(query_->Text(7));
+    r.recorded_at_text = query_->Text(10);
+    r.seq = query_->Int(11);
+    auto it = current.find(r.consent_id);
+    if (it == current.end()) {
+      current.emplace(r.consent_id, std::move(r));
+    } else if (Newer(r, it->second)) {
+      it->second = std::move(r);
+    }
+  }
+  query_->Reset();
+  // Bounded memory however many subjects a run meets.
+  if (cache_.size() >= 65536) cache_.clear();
+  auto& slot = cache_[key_];
+  for (auto& [id, r] : current) slot.push_back(std::move(r));
+  return &slot;
+}
+
+absl::StatusOr<std::vector<std::pair<ConsentRecord, std::string>>> History(
+    store::Database& db, std::string_view subject_type, std::string_view subject_id) {
+  auto q = db.Prepare(
+      "SELECT consent_id, status, recorded_s, recorded_ns, recorded_at, seq, record, purpose "
+      "FROM consents WHERE subject_type = ? AND subject_id = ? "
+      "ORDER BY recorded_s, recorded_ns, seq");
+  if (!q.ok()) return q.status();
+  q->Bind(1, subject_type).Bind(2, subject_id);
+  std::vector<std::pair<ConsentRecord, std::string>> out;
+  while (true) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ConsentRecord r;
+    r.consent_id = q->Text(0);
+    r.status = q->Text(1) == "granted" ? ConsentStatus::kGranted : ConsentStatus::kRevoked;
+    r.recorded_at = {q->Int(2), static_cast<int32_t>(q->Int(3))};
+    r.recorded_at_text = q->Text(4);
+    r.seq = q->Int(5);
+    out.emplace_back(std::move(r), std::string(q->Text(6)));
+  }
+  return out;
+}
+
+absl::StatusOr<AgreementView> AgreementView::Load(store::Database& db, common::Instant as_of) {
+  auto q = db.Prepare("SELECT record, seq FROM agreements");
+  if (!q.ok()) return q.status();
+  json::StrictParser parser;
+  std::string canonical, why;
+  std::map<std::string, AgreementRecord> current;
+  while (true) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto root = parser.ParseCopy(q->Text(0), &canonical);
+    object o;
+    AgreementRecord r;
+    if (!root.ok() || root->get_object().get(o) != simdjson::SUCCESS ||
+        !ParseAgreement(o, &r, &why)) {
+      return absl::DataLossError("a stored agreement record no longer parses");
+    }
+    r.seq = q->Int(1);
+    if (r.recorded_at > as_of) continue;
+    auto it = current.find(r.agreement_id);
+    if (it == current.end()) {
+      current.emplace(r.agreement_id, std::move(r));
+    } else if (Newer(r, it->second)) {
+      it->second = std::move(r);
+    }
+  }
+  AgreementView view;
+  for (auto& [id, r] : current) view.current_.push_back(std::move(r));
+  return view;
+}
+
+std::vector<const AgreementRecord*> AgreementView::ForSource(std::string_view source) const {
+  std::vector<const AgreementRecord*> out;
+  for (const auto& a : current_) {
+    if (std::find(a.source_systems.begin(), a.source_systems.end(), source) !=
+        a.source_systems.end()) {
+      out.push_back(&a);
+    }
+  }
+  return out;
+}
+
+}  // namespace loopgate::consent

@@ -1,0 +1,110 @@
+#pragma once
+// The consent and agreement registries (formats.md "Consent records", "Agreement records").
+// Records are versioned by id and never overwritten; every question is asked "as of" a time:
+// a version recorded after that time is not yet known.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/time.h"
+#include "store/store.h"
+
+namespace loopgate::consent {
+
+enum class ConsentStatus : uint8_t {
+  kGranted,  // The subject agreed to the purpose.
+  kRevoked,  // A later version withdrawing it; stops propagation from when it is recorded.
+};
+
+struct ConsentRecord {
+  std::string consent_id;
+  ConsentStatus status = ConsentStatus::kGranted;
+  common::Instant effective_from;
+  std::optional<common::Instant> expires_at;
+  std::optional<std::string> channel;
+  std::optional<std::string> jurisdiction;
+  common::Instant recorded_at;
+  std::string recorded_at_text;  // As written: cited in decisions as the version.
+  int64_t seq = 0;               // Import order; breaks ties of equal recorded_at.
+};
+
+enum class Granularity : uint8_t {
+  kIndividual,     // Person-level data may be shared for the allowed purposes.
+  kAggregateOnly,  // Only aggregate-level sinks may receive it.
+};
+
+struct AgreementRecord {
+  std::string agreement_id;
+  std::string institution;
+  std::vector<std::string> source_systems;
+  std::vector<std::string> allowed_purposes;
+  Granularity granularity = Granularity::kIndividual;
+  common::Instant effective_from;
+  std::optional<common::Instant> expires_at;
+  common::Instant recorded_at;
+  int64_t seq = 0;
+};
+
+// What an import did. `errors` hold "line N: reason" for each rejected record (no values).
+struct ImportReport {
+  int64_t records = 0;    // Non-blank lines read.
+  int64_t added = 0;      // New versions stored.
+  int64_t unchanged = 0;  // Identical to a version already stored.
+  int64_t rejected = 0;
+  std::vector<std::string> errors;
+};
+
+enum class RegistryKind : uint8_t { kConsents, kAgreements };
+std::string_view RegistryName(RegistryKind kind);
+
+// Imports an NDJSON file (or "-" for stdin) into the registry. Idempotent: importing the same
+// file twice adds nothing. A bad record is rejected with its line number and the good ones
+// still load. Runs in one transaction. Errors: NotFound for a missing file, Internal for I/O.
+absl::StatusOr<ImportReport> Import(store::Database& db, RegistryKind kind,
+                                    const std::string& path);
+
+// Consent versions current as of a fixed time, read from the store with a bounded cache.
+// Not thread-safe.
+class ConsentView {
+ public:
+  ConsentView(store::Database& db, common::Instant as_of);
+
+  // The current version (latest recorded_at <= as_of, ties to the later import) of every
+  // consent for the subject and purpose, ordered by consent_id. Pointers stay valid until the
+  // next call.
+  absl::StatusOr<const std::vector<ConsentRecord>*> Current(std::string_view subject_type,
+                                                            std::string_view subject_id,
+                                                            std::string_view purpose);
+
+ private:
+  store::Database& db_;
+  common::Instant as_of_;
+  std::optional<store::Statement> query_;
+  std::unordered_map<std::string, std::vector<ConsentRecord>> cache_;
+  std::string key_;
+};
+
+// Every consent version for a subject, for `consent show` and explain. Oldest first.
+absl::StatusOr<std::vector<std::pair<ConsentRecord, std::string>>> History(
+    store::Database& db, std::string_view subject_type, std::string_view subject_id);
+
+// Agreements current as of a fixed time, held in memory (institutions are few).
+class AgreementView {
+ public:
+  static absl::StatusOr<AgreementView> Load(store::Database& db, common::Instant as_of);
+
+  // Current agreements that list `source`.
+  std::vector<const AgreementRecord*> ForSource(std::string_view source) const;
+
+  size_t size() const { return current_.size(); }
+
+ private:
+  std::vector<AgreementRecord> current_;
+};
+
+}  // namespace loopgate::consent

@@ -1,0 +1,96 @@
+#pragma once
+// The audit ledger (docs/ledger-format.md): one entry per decision and per quarantine, each a
+// canonical JSON object (RFC 8785) that names the SHA-256 of the entry before it. Entries hold
+// ids, reasons, policy version, consent citations, transform notes and a digest of what was
+// delivered; never a payload value.
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "consent/consent.h"
+#include "crypto/crypto.h"
+#include "store/store.h"
+
+namespace loopgate::ledger {
+
+inline constexpr std::string_view kFormat = "loopgate.ledger/v1";
+inline constexpr int kFormatVersion = 1;
+
+enum class Outcome : uint8_t {
+  kAllow,       // Delivered to the sink.
+  kDeny,        // A candidate sink refused, with a reason.
+  kQuarantine,  // The input line failed intake, with a reason.
+};
+std::string_view OutcomeName(Outcome outcome);
+
+// What one entry records. Empty views are written as null.
+struct EntryFacts {
+  std::string_view event_id;
+  std::string_view sink;
+  Outcome outcome = Outcome::kDeny;
+  std::string_view reason;
+  std::string_view detail;  // Quarantine detail (never holds payload values).
+  const std::vector<const consent::ConsentRecord*>* consents = nullptr;
+  const std::vector<std::string>* transforms = nullptr;
+  std::string_view delivered;  // "sha256:<hex>" of the delivered line, for allows.
+  std::string_view type;
+  std::string_view source;
+  std::string_view time;
+  uint64_t line = 0;
+  int64_t run = 0;
+};
+
+// Appends entries inside the caller's transaction. Not thread-safe.
+class Writer {
+ public:
+  // Reads the chain head from the store. Errors: from the store.
+  static absl::StatusOr<std::unique_ptr<Writer>> Open(store::Database& db,
+                                                      std::string policy_version);
+
+  // Builds, hashes and inserts the next entry; returns its seq.
+  absl::StatusOr<int64_t> Append(const EntryFacts& facts);
+
+  // Records the chain head; call in the same transaction as the appends it covers.
+  absl::Status SaveHead();
+
+  int64_t size() const { return seq_; }
+  const std::string& head_hash() const { return head_hex_; }
+
+ private:
+  Writer(store::Database& db, std::string policy_version)
+      : db_(db), policy_version_(std::move(policy_version)) {}
+
+  store::Database& db_;
+  std::string policy_version_;
+  store::Statement insert_;
+  int64_t seq_ = 0;
+  std::string head_hex_;
+  std::string entry_;
+};
+
+// The hash that precedes the first entry.
+std::string GenesisHash();
+
+struct VerifyReport {
+  int64_t entries = 0;
+  std::string head_hash;
+  std::optional<int64_t> first_bad_seq;  // Set when the ledger does not verify.
+  std::string problem;                   // What is wrong there.
+};
+
+// Recomputes the whole chain. The report says whether it holds; the status is for I/O only.
+absl::StatusOr<VerifyReport> Verify(store::Database& db);
+
+// Writes every entry, oldest first, as one JSON line with its "hash" (formats.md).
+absl::Status Export(store::Database& db, std::FILE* out);
+
+// The ledger entries of one event (its acceptance and any quarantines), in ledger order.
+absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
+                                                         std::string_view event_id);
+
+}  // namespace loopgate::ledger

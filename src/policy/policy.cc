@@ -1,0 +1,211 @@
+#include "policy/policy.h"
+
+#include <algorithm>
+
+#include "common/text.h"
+#include "json/json.h"
+
+namespace loopgate::policy {
+
+using catalog::FieldType;
+using consent::ConsentRecord;
+using consent::ConsentStatus;
+
+std::string_view DenyReasonName(DenyReason reason) {
+  switch (reason) {
+    case DenyReason::kRule: return "rule";
+    case DenyReason::kNotInAllowedRecipients: return "not_in_allowed_recipients";
+    case DenyReason::kNoAgreement: return "no_agreement";
+    case DenyReason::kAgreementPurpose: return "agreement_purpose";
+    case DenyReason::kAgreementAggregateOnly: return "agreement_aggregate_only";
+    case DenyReason::kNoConsent: return "no_consent";
+    case DenyReason::kConsentRevoked: return "consent_revoked";
+    case DenyReason::kConsentExpired: return "consent_expired";
+    case DenyReason::kConsentChannel: return "consent_channel";
+    case DenyReason::kJurisdiction: return "jurisdiction";
+  }
+  return "no_consent";
+}
+
+std::string Decision::ReasonText(const catalog::Catalog& catalog) const {
+  if (allowed) return "";
+  if (reason == DenyReason::kRule) return "rule:" + catalog.rules[rule_index].id;
+  return std::string(DenyReasonName(reason));
+}
+
+Engine::Engine(const catalog::Catalog& catalog, consent::ConsentView& consents,
+               const consent::AgreementView& agreements, common::Instant as_of)
+    : catalog_(catalog), consents_(consents), agreements_(agreements), as_of_(as_of) {}
+
+namespace {
+
+bool Equals(const catalog::Field& field, simdjson::dom::element value,
+            const catalog::RuleValue& want) {
+  switch (field.type) {
+    case FieldType::kInteger:
+    case FieldType::kNumber: {
+      double d;
+      return value.get_double().get(d) == simdjson::SUCCESS && d == want.number;
+    }
+    case FieldType::kBoolean: {
+      bool b;
+      return value.get_bool().get(b) == simdjson::SUCCESS && b == want.boolean;
+    }
+    default: {
+      std::string_view s;
+      return value.get_string().get(s) == simdjson::SUCCESS && s == want.text;
+    }
+  }
+}
+
+// A consent record still in force at the event time and at as_of.
+bool NotExpired(const ConsentRecord& r, common::Instant event_time, common::Instant as_of) {
+  return !r.expires_at || (*r.expires_at > event_time && *r.expires_at > as_of);
+}
+
+}  // namespace
+
+bool Engine::RuleMatches(const catalog::CompiledRule& rule, const event::Event& event) const {
+  if (!rule.sources.empty() &&
+      std::find(rule.sources.begin(), rule.sources.end(), event.source) == rule.sources.end()) {
+    return false;
+  }
+  for (const auto& cond : rule.fields) {
+    const auto* value = event.Find(cond.field_index);
+    if (value == nullptr) return false;  // A condition on an absent field does not hold.
+    const catalog::Field& field = event.type_def->fields[cond.field_index];
+    if (std::none_of(cond.values.begin(), cond.values.end(),
+                     [&](const catalog::RuleValue& v) { return Equals(field, *value, v); })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Engine::CheckAgreements(const event::Event& event, const catalog::Sink& sink,
+                             Decision* d) const {
+  const std::string& purpose = catalog_.purposes[sink.purpose].id;
+  bool any = false, purpose_allowed = false, individual_allowed = false;
+  for (const consent::AgreementRecord* a : agreements_.ForSource(event.source)) {
+    if (a->effective_from > event.time) continue;
+    if (a->expires_at && !(*a->expires_at > event.time && *a->expires_at > as_of_)) continue;
+    any = true;
+    if (std::find(a->allowed_purposes.begin(), a->allowed_purposes.end(), purpose) ==
+        a->allowed_purposes.end()) {
+      continue;
+    }
+    purpose_allowed = true;
+    individual_allowed |= a->granularity == consent::Granularity::kIndividual;
+  }
+  if (!any) {
+    if (event.type_def->requires_agreement) {
+      d->reason = DenyReason::kNoAgreement;
+      return false;
+    }
+    return true;
+  }
+  if (!purpose_allowed) {
+    d->reason = DenyReason::kAgreementPurpose;
+    return false;
+  }
+  if (sink.granularity == catalog::Granularity::kIndividual && !individual_allowed) {
+    d->reason = DenyReason::kAgreementAggregateOnly;
+    return false;
+  }
+  return true;
+}
+
+absl::Status Engine::CheckConsent(const event::Event& event, const catalog::Sink& sink,
+                                  Decision* d) {
+  const catalog::EventType& type = *event.type_def;
+  const auto* subject = event.Find(type.subject_field);
+  std::string_view subject_id;
+  if (subject == nullptr) {
+    d->reason = DenyReason::kNoConsent;  // No subject to hold a consent: fail closed.
+    return absl::OkStatus();
+  }
+  if (subject->get_string().get(subject_id) != simdjson::SUCCESS) {
+    // A non-string subject id is looked up by its RFC 8785 text.
+    subject_scratch_.clear();
+    (void)json::AppendCanonical(*subject, &subject_scratch_);
+    subject_id = subject_scratch_;
+  }
+  auto current = consents_.Current(type.subject_type, subject_id,
+                                   catalog_.purposes[sink.purpose].id);
+  if (!current.ok()) return current.status();
+  const std::vector<ConsentRecord>& v = **current;
+  if (v.empty()) {
+    d->reason = DenyReason::kNoConsent;
+    return absl::OkStatus();
+  }
+  if (std::all_of(v.begin(), v.end(),
+                  [](const ConsentRecord& r) { return r.status == ConsentStatus::kRevoked; })) {
+    d->reason = DenyReason::kConsentRevoked;
+    return absl::OkStatus();
+  }
+  // Narrow step by step; each empty set has its own reason.
+  auto& cited = d->cited;
+  cited.clear();
+  for (const auto& r : v) {
+    if (r.status == ConsentStatus::kGranted && r.effective_from <= event.time) cited.push_back(&r);
+  }
+  if (cited.empty()) {
+    d->reason = DenyReason::kNoConsent;
+    return absl::OkStatus();
+  }
+  std::erase_if(cited, [&](const ConsentRecord* r) { return !NotExpired(*r, event.time, as_of_); });
+  if (cited.empty()) {
+    d->reason = DenyReason::kConsentExpired;
+    return absl::OkStatus();
+  }
+  if (sink.channel) {
+    std::erase_if(cited, [&](const ConsentRecord* r) {
+      return r->channel && *r->channel != *sink.channel;
+    });
+    if (cited.empty()) {
+      d->reason = DenyReason::kConsentChannel;
+      return absl::OkStatus();
+    }
+  }
+  if (!sink.jurisdictions.empty()) {
+    std::erase_if(cited, [&](const ConsentRecord* r) {
+      return !r->jurisdiction ||
+             std::none_of(sink.jurisdictions.begin(), sink.jurisdictions.end(),
+                          [&](const std::string& p) { return common::GlobMatch(p, *r->jurisdiction); });
+    });
+    if (cited.empty()) {
+      d->reason = DenyReason::kJurisdiction;
+      return absl::OkStatus();
+    }
+  }
+  d->allowed = true;
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Decide(const event::Event& event, size_t candidate, Decision* d) {
+  const catalog::EventType& type = *event.type_def;
+  const catalog::Sink& sink = catalog_.sinks[type.candidate_sinks[candidate]];
+  d->allowed = false;
+  d->cited.clear();
+  for (const auto& rule : type.candidate_rules[candidate]) {
+    if (RuleMatches(rule, event)) {
+      d->reason = DenyReason::kRule;
+      d->rule_index = rule.rule_index;
+      return absl::OkStatus();
+    }
+  }
+  if (event.has_allowed_recipients &&
+      std::find(event.allowed_recipients.begin(), event.allowed_recipients.end(), sink.id) ==
+          event.allowed_recipients.end()) {
+    d->reason = DenyReason::kNotInAllowedRecipients;
+    return absl::OkStatus();
+  }
+  if (!CheckAgreements(event, sink, d)) return absl::OkStatus();
+  if (!sink.RequiresConsentFor(type.subject_type)) {
+    d->allowed = true;
+    return absl::OkStatus();
+  }
+  return CheckConsent(event, sink, d);
+}
+
+}  // namespace loopgate::policy

@@ -1,0 +1,405 @@
+#include "router/router.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "common/strings.h"
+#include "common/line_reader.h"
+#include "common/status.h"
+#include "consent/consent.h"
+#include "event/event.h"
+#include "json/json.h"
+#include "ledger/ledger.h"
+#include "policy/policy.h"
+#include "sink/file/file_output.h"
+#include "sink/sink.h"
+
+namespace loopgate::router {
+namespace {
+
+bool IsBlank(std::string_view s) {
+  return s.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
+std::string WallClockNow() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now).count();
+  return common::FormatRfc3339({secs, 0});
+}
+
+// One run's moving parts, so the per-line code reads as the spec does.
+class Pipeline {
+ public:
+  Pipeline(const catalog::Catalog& catalog, store::Database& db, const Options& options)
+      : catalog_(catalog), db_(db), options_(options), intake_(catalog) {}
+
+  absl::Status Init(const transform::KeyStore& keys);
+  absl::Status ProcessLine(const common::Line& line);
+  absl::Status CommitBatch();
+  absl::Status Finish();
+
+  Summary& summary() { return summary_; }
+  size_t pending() const { return pending_; }
+
+ private:
+  absl::Status Quarantine(const event::Rejection& r, const event::Event* facts, uint64_t line);
+  absl::Status Route(event::Event& ev, uint64_t line);
+  absl::Status EnsureTransaction();
+
+  const catalog::Catalog& catalog_;
+  store::Database& db_;
+  const Options& options_;
+  event::Intake intake_;
+  event::Event event_;
+  event::Rejection rejection_;
+  std::unique_ptr<consent::ConsentView> consents_;
+  std::unique_ptr<consent::AgreementView> agreements_;
+  std::unique_ptr<policy::Engine> engine_;
+  std::unique_ptr<transform::Transformer> transformer_;
+  std::unique_ptr<ledger::Writer> ledger_;
+  std::vector<std::unique_ptr<sink::Output>> outputs_;  // Per sink, catalog order.
+  std::unique_ptr<sink::Output> quarantine_;
+  store::Statement seen_lookup_, seen_insert_, quarantine_index_, save_position_;
+  policy::Decision decision_;
+  std::vector<std::string> transforms_;
+  std::string data_, line_out_;
+  bool in_transaction_ = false;
+  size_t pending_ = 0;
+  int64_t ledger_start_ = 0;
+  std::vector<int64_t> delivered_;  // Per sink.
+  Summary summary_;
+};
+
+absl::Status Pipeline::Init(const transform::KeyStore& keys) {
+  ASSIGN_OR_RETURN(transformer_, transform::Transformer::Create(catalog_, keys));
+  ASSIGN_OR_RETURN(auto agreements, consent::AgreementView::Load(db_, options_.as_of));
+  agreements_ = std::make_unique<consent::AgreementView>(std::move(agreements));
+  consents_ = std::make_unique<consent::ConsentView>(db_, options_.as_of);
+  engine_ = std::make_unique<policy::Engine>(catalog_, *consents_, *agreements_, options_.as_of);
+  ASSIGN_OR_RETURN(ledger_, ledger::Writer::Open(db_, catalog_.policy_version));
+  ledger_start_ = ledger_->size();
+
+  for (const auto& s : catalog_.sinks) {
+    ASSIGN_OR_RETURN(auto out, sink::CreateOutput(s.output, {options_.out_dir, s.id}));
+    outputs_.push_back(std::move(out));
+  }
+  quarantine_ = sink::file::OpenFile(
+      std::filesystem::absolute(options_.out_dir + "/quarantine.ndjson").lexically_normal(), true);
+  delivered_.assign(outputs_.size(), 0);
+
+  ASSIGN_OR_RETURN(seen_lookup_, db_.Prepare("SELECT digest FROM seen WHERE id = ?"));
+  ASSIGN_OR_RETURN(seen_insert_,
+                   db_.Prepare("INSERT INTO seen (id, digest, first_seq) VALUES (?, ?, ?)"));
+  ASSIGN_OR_RETURN(quarantine_index_,
+                   db_.Prepare("INSERT INTO quarantine_index (event_id, seq) VALUES (?, ?)"));
+  ASSIGN_OR_RETURN(save_position_,
+                   db_.Prepare("INSERT INTO outputs (path, committed) VALUES (?, ?) "
+                               "ON CONFLICT (path) DO UPDATE SET committed = excluded.committed"));
+  ASSIGN_OR_RETURN(auto committed_q, db_.Prepare("SELECT committed FROM outputs WHERE path = ?"));
+
+  // Cut every output back to its committed position (undoing a batch that never committed),
+  // then record the positions before anything new is written.
+  RETURN_IF_ERROR(db_.Begin());
+  std::vector<sink::Output*> all;
+  for (auto& o : outputs_) all.push_back(o.get());
+  all.push_back(quarantine_.get());
+  for (sink::Output* o : all) {
+    committed_q.Bind(1, o->key());
+    ASSIGN_OR_RETURN(bool found, committed_q.Step());
+    std::optional<int64_t> committed;
+    if (found) committed = committed_q.Int(0);
+    committed_q.Reset();
+    if (auto s = o->Recover(committed); !s.ok()) {
+      (void)db_.Rollback();
+      return s;
+    }
+    save_position_.Bind(1, o->key()).Bind(2, o->Position());
+    RETURN_IF_ERROR(save_position_.Run());
+  }
+  ASSIGN_OR_RETURN(auto run_insert,
+                   db_.Prepare("INSERT INTO runs (started_at, as_of, policy_version) "
+                               "VALUES (?, ?, ?)"));
+  run_insert.Bind(1, WallClockNow()).Bind(2, options_.as_of_text).Bind(3, catalog_.policy_version);
+  RETURN_IF_ERROR(run_insert.Run());
+  summary_.run_id = sqlite3_last_insert_rowid(db_.raw());
+  RETURN_IF_ERROR(db_.Commit());
+  summary_.policy_version = catalog_.policy_version;
+  summary_.as_of = options_.as_of_text;
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::EnsureTransaction() {
+  if (!in_transaction_) {
+    RETURN_IF_ERROR(db_.Begin());
+    in_transaction_ = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::ProcessLine(const common::Line& line) {
+  if (!line.oversized && IsBlank(line.text)) return absl::OkStatus();
+  RETURN_IF_ERROR(EnsureTransaction());
+  ++summary_.events_read;
+  ++pending_;
+  if (line.oversized) {
+    event::Rejection r;
+    r.reason = event::QuarantineReason::kMalformedJson;
+    r.detail = common::StrCat("the line is ", line.length, " bytes, over the ",
+                            options_.max_line_bytes, "-byte limit (--max-line-bytes)");
+    return Quarantine(r, nullptr, line.number);
+  }
+  if (!intake_.Process(line.text, &event_, &rejection_)) {
+    const bool envelope_read = rejection_.reason > event::QuarantineReason::kInvalidEnvelope;
+    return Quarantine(rejection_, envelope_read ? &event_ : nullptr, line.number);
+  }
+  // Identity: same id and content is a duplicate; same id, other content a conflict.
+  seen_lookup_.Bind(1, event_.id);
+  ASSIGN_OR_RETURN(bool seen, seen_lookup_.Step());
+  if (seen) {
+    const bool same = seen_lookup_.Blob(0) ==
+                      std::string_view(reinterpret_cast<const char*>(event_.content_digest.data()),
+                                       event_.content_digest.size());
+    seen_lookup_.Reset();
+    if (same) {
+      ++summary_.duplicates;
+      return absl::OkStatus();
+    }
+    event::Rejection r;
+    r.reason = event::QuarantineReason::kIdConflict;
+    r.id = event_.id;
+    r.detail = "this event id was already accepted with different content; send a correction "
+               "under a new id";
+    return Quarantine(r, &event_, line.number);
+  }
+  seen_lookup_.Reset();
+  return Route(event_, line.number);
+}
+
+absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
+  const catalog::EventType& type = *ev.type_def;
+  int64_t first_seq = 0;
+  bool any_allowed = false;
+  for (size_t c = 0; c < type.candidate_sinks.size(); ++c) {
+    const uint32_t si = type.candidate_sinks[c];
+    const catalog::Sink& sink = catalog_.sinks[si];
+    RETURN_IF_ERROR(engine_->Decide(ev, c, &decision_));
+    ledger::EntryFacts facts;
+    facts.event_id = ev.id;
+    facts.sink = sink.id;
+    facts.type = ev.type;
+    facts.source = ev.source;
+    facts.time = ev.time_text;
+    facts.line = line;
+    facts.run = summary_.run_id;
+    std::string digest;
+    std::string reason;
+    transforms_.clear();
+    if (decision_.allowed) {
+      any_allowed = true;
+      transformer_->Apply(ev, si, &data_, &transforms_);
+      line_out_.assign("{\"id\":");
+      json::AppendString(ev.id, &line_out_);
+      line_out_.append(",\"type\":");
+      json::AppendString(ev.type, &line_out_);
+      line_out_.append(",\"source\":");
+      json::AppendString(ev.source, &line_out_);
+      line_out_.append(",\"time\":");
+      json::AppendString(ev.time_text, &line_out_);
+      line_out_.append(",\"data\":");
+      line_out_.append(data_);
+      line_out_.push_back('}');
+      outputs_[si]->Append(line_out_);
+      ++delivered_[si];
+      digest = "sha256:" + crypto::ToHex(crypto::Sha256(line_out_));
+      facts.outcome = ledger::Outcome::kAllow;
+      facts.consents = &decision_.cited;
+      facts.transforms = &transforms_;
+      facts.delivered = digest;
+    } else {
+      reason = decision_.ReasonText(catalog_);
+      ++summary_.denials[reason];
+      facts.outcome = ledger::Outcome::kDeny;
+      facts.reason = reason;
+    }
+    ASSIGN_OR_RETURN(int64_t seq, ledger_->Append(facts));
+    if (first_seq == 0) first_seq = seq;
+  }
+  if (any_allowed) {
+    ++summary_.routed;
+  } else {
+    ++summary_.blocked;
+  }
+  seen_insert_.Bind(1, ev.id)
+      .BindBlob(2, ev.content_digest.data(), ev.content_digest.size())
+      .Bind(3, first_seq);
+  return seen_insert_.Run();
+}
+
+absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event* facts_from,
+                                  uint64_t line) {
+  const std::string_view reason = event::QuarantineReasonName(r.reason);
+  ++summary_.quarantined;
+  ++summary_.quarantine_reasons[std::string(reason)];
+  line_out_.clear();
+  if (!r.id.empty()) {
+    line_out_.append("{\"id\":");
+    json::AppendString(r.id, &line_out_);
+    line_out_.append(",\"reason\":");
+  } else {
+    line_out_.append("{\"reason\":");
+  }
+  json::AppendString(reason, &line_out_);
+  line_out_.append(",\"detail\":");
+  json::AppendString(r.detail, &line_out_);
+  common::StrAppend(&line_out_, ",\"line\":", line, "}");
+  quarantine_->Append(line_out_);
+
+  ledger::EntryFacts facts;
+  facts.event_id = r.id;
+  facts.outcome = ledger::Outcome::kQuarantine;
+  facts.reason = reason;
+  facts.detail = r.detail;
+  facts.line = line;
+  facts.run = summary_.run_id;
+  if (facts_from != nullptr) {
+    facts.type = facts_from->type;
+    facts.source = facts_from->source;
+    facts.time = facts_from->time_text;
+  }
+  ASSIGN_OR_RETURN(int64_t seq, ledger_->Append(facts));
+  if (!r.id.empty()) {
+    quarantine_index_.Bind(1, r.id).Bind(2, seq);
+    RETURN_IF_ERROR(quarantine_index_.Run());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::CommitBatch() {
+  if (!in_transaction_) return absl::OkStatus();
+  // Outputs first: if we die after this but before COMMIT, the next run cuts them back.
+  std::vector<sink::Output*> all;
+  for (auto& o : outputs_) all.push_back(o.get());
+  all.push_back(quarantine_.get());
+  for (sink::Output* o : all) {
+    std::string error;
+    sink::FlushStatus status = o->Flush(&error);
+    for (int attempt = 0; status == sink::FlushStatus::kRetry && attempt < 5; ++attempt) {
+      status = o->Flush(&error);
+    }
+    if (status != sink::FlushStatus::kDelivered) {
+      (void)db_.Rollback();
+      in_transaction_ = false;
+      return absl::UnavailableError(common::StrCat(error, "; the batch was not committed and "
+                                                        "will be redone by the next run"));
+    }
+    save_position_.Bind(1, o->key()).Bind(2, o->Position());
+    RETURN_IF_ERROR(save_position_.Run());
+  }
+  RETURN_IF_ERROR(ledger_->SaveHead());
+  RETURN_IF_ERROR(db_.Commit());
+  in_transaction_ = false;
+  pending_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::Finish() {
+  RETURN_IF_ERROR(CommitBatch());
+  for (size_t i = 0; i < catalog_.sinks.size(); ++i) {
+    summary_.deliveries.emplace_back(catalog_.sinks[i].id, delivered_[i]);
+  }
+  summary_.ledger_entries = ledger_->size() - ledger_start_;
+  summary_.ledger_head = ledger_->head_hash();
+  ASSIGN_OR_RETURN(auto done, db_.Prepare("UPDATE runs SET finished_at = ?, summary = ? "
+                                          "WHERE run_id = ?"));
+  done.Bind(1, WallClockNow()).Bind(2, summary_.ToJson()).Bind(3, summary_.run_id);
+  return done.Run();
+}
+
+void AppendCounts(const std::vector<std::pair<std::string, int64_t>>& counts, std::string* out) {
+  out->push_back('{');
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    json::AppendString(counts[i].first, out);
+    common::StrAppend(out, ":", counts[i].second);
+  }
+  out->push_back('}');
+}
+
+}  // namespace
+
+std::string Summary::ToJson() const {
+  std::string o = "{";
+  common::StrAppend(&o, "\"events_read\":", events_read, ",\"routed\":", routed,
+                  ",\"blocked\":", blocked, ",\"quarantined\":", quarantined,
+                  ",\"duplicates\":", duplicates, ",\"deliveries\":");
+  AppendCounts(deliveries, &o);
+  o.append(",\"denials\":");
+  AppendCounts({denials.begin(), denials.end()}, &o);
+  o.append(",\"quarantine_reasons\":");
+  AppendCounts({quarantine_reasons.begin(), quarantine_reasons.end()}, &o);
+  common::StrAppend(&o, ",\"run_id\":", run_id, ",\"as_of\":");
+  json::AppendString(as_of, &o);
+  o.append(",\"policy_version\":");
+  json::AppendString(policy_version, &o);
+  common::StrAppend(&o, ",\"ledger_entries\":", ledger_entries, ",\"ledger_head\":");
+  json::AppendString(ledger_head, &o);
+  o.push_back('}');
+  return o;
+}
+
+std::string Summary::ToText() const {
+  std::string o;
+  common::StrAppend(&o, "run ", run_id, " as of ", as_of, ", policy ", policy_version, "\n");
+  common::StrAppend(&o, "  events read   ", events_read, "\n  routed        ", routed,
+                  "\n  blocked       ", blocked, "\n  quarantined   ", quarantined,
+                  "\n  duplicates    ", duplicates, "\n");
+  o.append("deliveries\n");
+  for (const auto& [sink, n] : deliveries) common::StrAppend(&o, "  ", sink, "  ", n, "\n");
+  if (!denials.empty()) o.append("denials\n");
+  for (const auto& [reason, n] : denials) common::StrAppend(&o, "  ", reason, "  ", n, "\n");
+  if (!quarantine_reasons.empty()) o.append("quarantine\n");
+  for (const auto& [reason, n] : quarantine_reasons) {
+    common::StrAppend(&o, "  ", reason, "  ", n, "\n");
+  }
+  common::StrAppend(&o, "ledger: ", ledger_entries, " new entries, head ", ledger_head, "\n");
+  return o;
+}
+
+absl::StatusOr<Summary> Run(const catalog::Catalog& catalog, const transform::KeyStore& keys,
+                            store::Database& db, const Options& options) {
+  const bool from_stdin = options.events_path == "-";
+  const int fd = from_stdin ? STDIN_FILENO
+                            : ::open(options.events_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(common::StrCat(options.events_path, ": cannot open the events file"));
+  }
+  struct Closer {
+    int fd;
+    bool owned;
+    ~Closer() {
+      if (owned) ::close(fd);
+    }
+  } closer{fd, !from_stdin};
+
+  Pipeline pipeline(catalog, db, options);
+  RETURN_IF_ERROR(pipeline.Init(keys));
+  common::LineReader reader(fd, options.max_line_bytes);
+  common::Line line;
+  uint64_t lines = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, reader.Next(&line));
+    if (!more) break;
+    RETURN_IF_ERROR(pipeline.ProcessLine(line));
+    if (pipeline.pending() >= options.batch_events) RETURN_IF_ERROR(pipeline.CommitBatch());
+    if (options.progress && (++lines & 0xFFFF) == 0) options.progress(lines, reader.bytes_read());
+  }
+  RETURN_IF_ERROR(pipeline.Finish());
+  if (options.progress) options.progress(lines, reader.bytes_read());
+  return pipeline.summary();
+}
+
+}  // namespace loopgate::router

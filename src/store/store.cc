@@ -1,0 +1,256 @@
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/strings.h"
+
+namespace loopgate::store {
+namespace {
+
+absl::Status SqlError(sqlite3* db, std::string_view what) {
+  return absl::InternalError(common::StrCat("state store: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+// Version 1 of the state schema (docs/state.md).
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consents (
+  seq INTEGER PRIMARY KEY,            -- import order: the tie-break for equal recorded_at
+  digest BLOB NOT NULL UNIQUE,        -- SHA-256 of the record's RFC 8785 form
+  consent_id TEXT NOT NULL,
+  subject_type TEXT NOT NULL,
+  subject_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  status TEXT NOT NULL,
+  effective_from TEXT NOT NULL, effective_s INTEGER NOT NULL, effective_ns INTEGER NOT NULL,
+  expires_at TEXT, expires_s INTEGER, expires_ns INTEGER,
+  channel TEXT,
+  jurisdiction TEXT,
+  recorded_at TEXT NOT NULL, recorded_s INTEGER NOT NULL, recorded_ns INTEGER NOT NULL,
+  record TEXT NOT NULL                -- the whole record, RFC 8785
+);
+CREATE INDEX IF NOT EXISTS consents_by_subject ON consents (subject_type, subject_id, purpose);
+CREATE TABLE IF NOT EXISTS agreements (
+  seq INTEGER PRIMARY KEY,
+  digest BLOB NOT NULL UNIQUE,
+  agreement_id TEXT NOT NULL,
+  recorded_s INTEGER NOT NULL, recorded_ns INTEGER NOT NULL,
+  record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen (
+  id TEXT PRIMARY KEY,
+  digest BLOB NOT NULL,               -- SHA-256 of the event's RFC 8785 content
+  first_seq INTEGER NOT NULL          -- its first ledger entry
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+  seq INTEGER PRIMARY KEY,
+  event_id TEXT,
+  entry TEXT NOT NULL,                -- canonical JSON, the bytes that are hashed
+  hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine_index (event_id TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS quarantine_by_event ON quarantine_index (event_id);
+CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, committed INTEGER NOT NULL)
+  WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+  run_id INTEGER PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  as_of TEXT NOT NULL,
+  policy_version TEXT NOT NULL,
+  finished_at TEXT,
+  summary TEXT
+);
+)sql";
+
+}  // namespace
+
+Statement::~Statement() {
+  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+}
+
+Statement::Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+  other.stmt_ = nullptr;
+}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+    db_ = other.db_;
+    stmt_ = other.stmt_;
+    other.stmt_ = nullptr;
+  }
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+
+Statement& Statement::BindBlob(int index, const void* data, size_t size) {
+  sqlite3_bind_blob(stmt_, index, data, static_cast<int>(size), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::BindNull(int index) {
+  sqlite3_bind_null(stmt_, index);
+  return *this;
+}
+
+absl::StatusOr<bool> Statement::Step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return SqlError(db_, "statement failed");
+}
+
+absl::Status Statement::Run() {
+  auto r = Step();
+  Reset();
+  return r.ok() ? absl::OkStatus() : r.status();
+}
+
+void Statement::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+std::string_view Statement::Text(int column) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  return p == nullptr ? std::string_view()
+                      : std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::string_view Statement::Blob(int column) const {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+  return p == nullptr ? std::string_view()
+                      : std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(common::StrCat("cannot create state directory ", dir, ": ",
+                                            ec.message()));
+  }
+  sqlite3* raw = nullptr;
+  const std::string path = dir + "/state.db";
+  if (sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    absl::Status s = absl::InternalError(common::StrCat("cannot open ", path, ": ",
+                                                      raw ? sqlite3_errmsg(raw) : "out of memory"));
+    sqlite3_close(raw);
+    return s;
+  }
+  std::unique_ptr<Database> db(new Database(raw, dir));
+  sqlite3_busy_timeout(raw, 10000);
+  // WAL with synchronous=NORMAL survives any process crash; after a power loss the newest
+  // batches may roll back, which the router redoes (sink files are cut back to the committed
+  // positions stored here), so nothing is lost or doubled either way.
+  auto s = db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;");
+  if (!s.ok()) return s;
+  s = db->Migrate();
+  if (!s.ok()) return s;
+  return db;
+}
+
+absl::StatusOr<std::unique_ptr<Database>> Database::OpenExisting(const std::string& dir) {
+  const std::string path = dir + "/state.db";
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(common::StrCat("no Loopgate state in ", dir, " (", path,
+                                            " does not exist)"));
+  }
+  return Open(dir);
+}
+
+Database::~Database() { sqlite3_close(db_); }
+
+absl::Status Database::Migrate() {
+  auto s = Exec(kSchema);
+  if (!s.ok()) return s;
+  auto schema = GetMeta("schema");
+  if (!schema.ok()) return schema.status();
+  if (!schema->has_value()) return SetMeta("schema", kSchemaName);
+  if (**schema != kSchemaName) {
+    return absl::FailedPreconditionError(common::StrCat(
+        "state in ", dir_, " has schema ", **schema, "; this build reads ", kSchemaName));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Database::Exec(std::string_view sql) {
+  char* err = nullptr;
+  const std::string text(sql);
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    absl::Status s = absl::InternalError(common::StrCat("state store: ", err ? err : "error"));
+    sqlite3_free(err);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Statement> Database::Prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &stmt, nullptr) != SQLITE_OK) {
+    return SqlError(db_, "prepare failed");
+  }
+  return Statement(db_, stmt);
+}
+
+absl::Status Database::Begin() { return Exec("BEGIN IMMEDIATE"); }
+absl::Status Database::Commit() { return Exec("COMMIT"); }
+absl::Status Database::Rollback() { return Exec("ROLLBACK"); }
+
+absl::StatusOr<std::optional<std::string>> Database::GetMeta(std::string_view key) {
+  auto stmt = Prepare("SELECT value FROM meta WHERE key = ?");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, key);
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(stmt->Text(0)));
+}
+
+absl::Status Database::SetMeta(std::string_view key, std::string_view value) {
+  auto stmt = Prepare("INSERT INTO meta (key, value) VALUES (?, ?) "
+                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, key).Bind(2, value);
+  return stmt->Run();
+}
+
+absl::StatusOr<std::unique_ptr<DirLock>> DirLock::Acquire(const std::string& dir) {
+  const std::string path = dir + "/lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(common::StrCat("cannot open ", path));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return absl::FailedPreconditionError(common::StrCat(
+        "another loopgate process is using the state in ", dir, "; wait for it to finish"));
+  }
+  return std::unique_ptr<DirLock>(new DirLock(fd));
+}
+
+DirLock::~DirLock() { ::close(fd_); }
+
+}  // namespace loopgate::store

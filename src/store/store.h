@@ -1,0 +1,98 @@
+#pragma once
+// The embedded state store: one SQLite database in WAL mode inside the state directory
+// (docs/state.md). Holds the consent and agreement registries, the ids already seen, the audit
+// ledger, the committed positions of sink outputs and the run history.
+//
+// A Database is used by one thread at a time. Statements borrow their Database and must not
+// outlive it.
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace loopgate::store {
+
+// The persisted schema's name and version; Open() refuses a state of another version.
+inline constexpr std::string_view kSchemaName = "loopgate.state/v1";
+
+class Statement {
+ public:
+  Statement() = default;
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Statement();
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+
+  // Parameters are 1-based, as in SQLite. Bound text and blobs are copied.
+  Statement& Bind(int index, std::string_view text);
+  Statement& Bind(int index, int64_t value);
+  Statement& BindBlob(int index, const void* data, size_t size);
+  Statement& BindNull(int index);
+
+  // Runs one step: true when a row is available, false when done.
+  absl::StatusOr<bool> Step();
+  // Runs to completion, for statements that return no rows.
+  absl::Status Run();
+  void Reset();
+
+  // Column accessors for the current row (0-based). Views are valid until the next Step().
+  std::string_view Text(int column) const;
+  std::string_view Blob(int column) const;
+  int64_t Int(int column) const;
+  bool IsNull(int column) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Database {
+ public:
+  // Opens (creating when missing) `<dir>/state.db`, creating `dir` too. Errors: Internal for
+  // I/O problems, FailedPrecondition for a state of another schema version.
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& dir);
+  // Opens an existing state read-only. Errors: NotFound when there is no state in `dir`.
+  static absl::StatusOr<std::unique_ptr<Database>> OpenExisting(const std::string& dir);
+  ~Database();
+
+  absl::Status Exec(std::string_view sql);
+  absl::StatusOr<Statement> Prepare(std::string_view sql);
+
+  absl::Status Begin();  // BEGIN IMMEDIATE: takes the write lock at once.
+  absl::Status Commit();
+  absl::Status Rollback();
+
+  // Small key-value settings in the meta table.
+  absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key);
+  absl::Status SetMeta(std::string_view key, std::string_view value);
+
+  sqlite3* raw() { return db_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  Database(sqlite3* db, std::string dir) : db_(db), dir_(std::move(dir)) {}
+  absl::Status Migrate();
+
+  sqlite3* db_;
+  std::string dir_;
+};
+
+// An exclusive lock on a state directory for the life of the object, so two runs can never
+// interleave their batches. Errors: FailedPrecondition when another process holds it.
+class DirLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<DirLock>> Acquire(const std::string& dir);
+  ~DirLock();
+
+ private:
+  explicit DirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace loopgate::store

@@ -1,0 +1,206 @@
+#include "transform/transform.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "common/text.h"
+#include "common/time.h"
+#include "json/json.h"
+
+namespace loopgate::transform {
+
+using catalog::Action;
+using catalog::Level;
+
+absl::StatusOr<KeyStore> KeyStore::LoadString(std::string_view text, const std::string& path) {
+  json::StrictParser parser;
+  std::string canonical;
+  auto root = parser.ParseCopy(text, &canonical);
+  simdjson::dom::object obj;
+  if (!root.ok() || root->get_object().get(obj) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError(common::StrCat(
+        path, ": the keys file must be one JSON object of token domain to "
+              "{\"key_id\": ..., \"secret_hex\": ...}"));
+  }
+  KeyStore store;
+  for (auto [domain, value] : obj) {
+    std::string_view key_id, secret_hex;
+    simdjson::dom::object entry;
+    if (value.get_object().get(entry) != simdjson::SUCCESS ||
+        entry["key_id"].get_string().get(key_id) != simdjson::SUCCESS ||
+        entry["secret_hex"].get_string().get(secret_hex) != simdjson::SUCCESS || key_id.empty()) {
+      return absl::InvalidArgumentError(common::StrCat(
+          path, ": token domain ", common::QuoteName(domain),
+          " needs {\"key_id\": \"...\", \"secret_hex\": \"...\"}"));
+    }
+    auto secret = common::HexDecode(secret_hex);
+    if (!secret || secret->size() < 16) {
+      return absl::InvalidArgumentError(common::StrCat(
+          path, ": the secret of token domain ", common::QuoteName(domain),
+          " must be hex of at least 16 bytes (32 hex digits)"));
+    }
+    auto hmac = crypto::HmacSha256::Create(*secret);
+    std::fill(secret->begin(), secret->end(), '\0');
+    if (!hmac.ok()) return hmac.status();
+    store.keys_.emplace(std::string(domain), Key{std::string(key_id), std::move(*hmac)});
+  }
+  return store;
+}
+
+absl::StatusOr<KeyStore> KeyStore::LoadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(common::StrCat(path, ": cannot open the keys file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  auto store = LoadString(text, path);
+  std::fill(text.begin(), text.end(), '\0');
+  return store;
+}
+
+const KeyStore::Key* KeyStore::Find(std::string_view domain) const {
+  auto it = keys_.find(domain);
+  return it == keys_.end() ? nullptr : &it->second;
+}
+
+std::string Token(const crypto::HmacSha256& key, std::string_view bytes) {
+  const crypto::Digest mac = key.Mac(bytes);
+  std::string out = "tok_";
+  out += common::HexEncode(std::string_view(reinterpret_cast<const char*>(mac.data()), 16));
+  return out;
+}
+
+bool Generalize(std::string_view text, std::string* out) {
+  if (common::IsCalendarDate(text) || (text.size() > 10 && common::ParseRfc3339(text))) {
+    out->assign(text.substr(0, 4));
+    return true;
+  }
+  auto digits = [&](size_t from, size_t n) {
+    return std::all_of(text.begin() + static_cast<ptrdiff_t>(from),
+                       text.begin() + static_cast<ptrdiff_t>(from + n),
+                       [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const bool zip5 = text.size() == 5 && digits(0, 5);
+  const bool zip9 = text.size() == 10 && digits(0, 5) && text[5] == '-' && digits(6, 4);
+  if (!zip5 && !zip9) return false;
+  // HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(B): three-digit ZIPs with 20,000 people or fewer.
+  static constexpr std::string_view kRestricted[] = {
+      "036", "059", "063", "102", "203", "556", "692", "790", "821",
+      "823", "830", "831", "878", "879", "884", "890", "893"};
+  const std::string_view zip3 = text.substr(0, 3);
+  const bool restricted =
+      std::find(std::begin(kRestricted), std::end(kRestricted), zip3) != std::end(kRestricted);
+  out->assign(restricted ? std::string_view("000") : zip3);
+  return true;
+}
+
+std::string Mask(std::string_view text) {
+  const size_t count = common::CodePointCount(text);
+  if (count <= 4) return std::string(text);
+  // Find the byte offset where the last four code points start.
+  size_t keep_from = text.size();
+  for (size_t seen = 0; seen < 4;) {
+    --keep_from;
+    if ((static_cast<unsigned char>(text[keep_from]) & 0xC0) != 0x80) ++seen;
+  }
+  std::string out(count - 4, '*');
+  out.append(text.substr(keep_from));
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Create(const catalog::Catalog& catalog,
+                                                                 const KeyStore& keys) {
+  std::unique_ptr<Transformer> t(new Transformer(catalog));
+  for (const auto& sink : catalog.sinks) {
+    const KeyStore::Key* key = nullptr;
+    const bool tokenizes = std::any_of(sink.actions.begin(), sink.actions.end(),
+                                       [](const auto& a) { return a == Action::kTokenize; });
+    if (sink.token_domain) key = keys.Find(*sink.token_domain);
+    if (tokenizes && key == nullptr) {
+      return absl::FailedPreconditionError(common::StrCat(
+          "sink '", sink.id, "' tokenizes under token domain '", *sink.token_domain,
+          "' but the keys file has no key for it (pass --keys with that domain)"));
+    }
+    t->sink_keys_.push_back(key);
+  }
+  return t;
+}
+
+void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::string* data,
+                        std::vector<std::string>* applied) {
+  const catalog::Sink& sink = catalog_.sinks[sink_index];
+  const catalog::EventType& type = *event.type_def;
+  order_.clear();
+  for (const auto& f : event.fields) order_.push_back(&f);
+  std::sort(order_.begin(), order_.end(), [](const event::FieldValue* a, const event::FieldValue* b) {
+    return json::Utf16Less(a->name, b->name);
+  });
+  data->assign("{");
+  bool first = true;
+  for (const event::FieldValue* f : order_) {
+    const catalog::Field& def = type.fields[f->field_index];
+    const Level class_level = catalog_.classes[def.class_index].level;
+    const auto& configured = sink.actions[def.class_index];
+    // No action: kept when the class level fits the sink, dropped otherwise.
+    const Action action = configured ? *configured
+                                     : (class_level <= sink.max_level ? Action::kKeep
+                                                                      : Action::kDrop);
+    Level level = class_level;
+    std::string value;  // JSON text of the output value.
+    auto text_of = [&]() -> std::string_view {
+      std::string_view s;
+      if (f->value.get_string().get(s) == simdjson::SUCCESS) return s;
+      scratch_.clear();
+      (void)json::AppendCanonical(f->value, &scratch_);
+      return scratch_;
+    };
+    std::string note;
+    switch (action) {
+      case Action::kKeep:
+        (void)json::AppendCanonical(f->value, &value);
+        break;
+      case Action::kDrop:
+        note = configured ? "drop" : "drop:level";
+        break;
+      case Action::kTokenize: {
+        const KeyStore::Key* key = sink_keys_[sink_index];
+        json::AppendString(Token(*key->hmac, text_of()), &value);
+        level = Level::kPseudonymous;
+        note = "tokenize:" + key->key_id;
+        break;
+      }
+      case Action::kGeneralize: {
+        std::string general;
+        std::string_view s;
+        if (f->value.get_string().get(s) == simdjson::SUCCESS && Generalize(s, &general)) {
+          json::AppendString(general, &value);
+          level = Level::kPseudonymous;
+          note = "generalize";
+        } else {
+          note = "drop:not_generalizable";
+        }
+        break;
+      }
+      case Action::kMask:
+        json::AppendString(Mask(text_of()), &value);
+        note = "mask";
+        break;
+    }
+    if (!value.empty() && level > sink.max_level) {
+      value.clear();  // The cap: nothing above the sink's level leaves, whatever the actions.
+      note = "drop:level";
+    }
+    if (!note.empty()) applied->push_back(common::StrCat(f->name, "=", note));
+    if (value.empty()) continue;
+    if (!first) data->push_back(',');
+    first = false;
+    json::AppendString(f->name, data);
+    data->push_back(':');
+    data->append(value);
+  }
+  data->push_back('}');
+}
+
+}  // namespace loopgate::transform
