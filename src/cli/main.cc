@@ -44,7 +44,7 @@ void PrintImportReport(consent::RegistryKind kind, const std::string& path,
                static_cast<long long>(r.records), path.c_str(), static_cast<long long>(r.added),
                static_cast<long long>(r.unchanged), static_cast<long long>(r.rejected));
   for (const auto& e : r.errors) {
-    std::fprintf(stderr, "  %s:%s\n", path.c_str(), e.substr(4).c_str());
+    std::fprintf(stderr, "  %s:%s\n", path.c_str(), e.substr(5).c_str());
   }
 }
 

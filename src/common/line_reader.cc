@@ -50,8 +50,10 @@ absl::StatusOr<bool> LineReader::Next(Line* line) {
     const void* nl = scan_ < end_ ? std::memchr(base + scan_, '\n', end_ - scan_) : nullptr;
     if (nl != nullptr) {
       const size_t pos = static_cast<size_t>(static_cast<const char*>(nl) - base);
-      *line = Line{std::string_view(base + begin_, pos - begin_), ++line_number_, false,
-                   pos - begin_};
+      const size_t length = pos - begin_;
+      const bool oversized = length > max_line_;
+      *line = Line{oversized ? std::string_view() : std::string_view(base + begin_, length),
+                   ++line_number_, oversized, length};
       begin_ = scan_ = pos + 1;
       return true;
     }

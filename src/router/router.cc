@@ -46,7 +46,8 @@ class Pipeline {
   size_t pending() const { return pending_; }
 
  private:
-  absl::Status Quarantine(const event::Rejection& r, const event::Event* facts, uint64_t line);
+  absl::Status Quarantine(const event::Rejection& r, const event::Event* facts,
+                          const common::Line& line);
   absl::Status Route(event::Event& ev, uint64_t line);
   absl::Status EnsureTransaction();
 
@@ -64,6 +65,7 @@ class Pipeline {
   std::vector<std::unique_ptr<sink::Output>> outputs_;  // Per sink, catalog order.
   std::unique_ptr<sink::Output> quarantine_;
   store::Statement seen_lookup_, seen_insert_, quarantine_index_, save_position_;
+  store::Statement quarantined_lookup_, quarantined_insert_;
   policy::Decision decision_;
   std::vector<std::string> transforms_;
   std::string data_, line_out_;
@@ -96,6 +98,9 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
                    db_.Prepare("INSERT INTO seen (id, digest, first_seq) VALUES (?, ?, ?)"));
   ASSIGN_OR_RETURN(quarantine_index_,
                    db_.Prepare("INSERT INTO quarantine_index (event_id, seq) VALUES (?, ?)"));
+  ASSIGN_OR_RETURN(quarantined_lookup_, db_.Prepare("SELECT 1 FROM quarantined WHERE digest = ?"));
+  ASSIGN_OR_RETURN(quarantined_insert_,
+                   db_.Prepare("INSERT INTO quarantined (digest, seq) VALUES (?, ?)"));
   ASSIGN_OR_RETURN(save_position_,
                    db_.Prepare("INSERT INTO outputs (path, committed) VALUES (?, ?) "
                                "ON CONFLICT (path) DO UPDATE SET committed = excluded.committed"));
@@ -150,11 +155,11 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
     r.reason = event::QuarantineReason::kMalformedJson;
     r.detail = common::StrCat("the line is ", line.length, " bytes, over the ",
                             options_.max_line_bytes, "-byte limit (--max-line-bytes)");
-    return Quarantine(r, nullptr, line.number);
+    return Quarantine(r, nullptr, line);
   }
   if (!intake_.Process(line.text, &event_, &rejection_)) {
     const bool envelope_read = rejection_.reason > event::QuarantineReason::kInvalidEnvelope;
-    return Quarantine(rejection_, envelope_read ? &event_ : nullptr, line.number);
+    return Quarantine(rejection_, envelope_read ? &event_ : nullptr, line);
   }
   // Identity: same id and content is a duplicate; same id, other content a conflict.
   seen_lookup_.Bind(1, event_.id);
@@ -173,7 +178,7 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
     r.id = event_.id;
     r.detail = "this event id was already accepted with different content; send a correction "
                "under a new id";
-    return Quarantine(r, &event_, line.number);
+    return Quarantine(r, &event_, line);
   }
   seen_lookup_.Reset();
   return Route(event_, line.number);
@@ -240,10 +245,21 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
 }
 
 absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event* facts_from,
-                                  uint64_t line) {
+                                  const common::Line& input) {
   const std::string_view reason = event::QuarantineReasonName(r.reason);
   ++summary_.quarantined;
   ++summary_.quarantine_reasons[std::string(reason)];
+  // The same bad line again (a rerun, or a restart after a kill) is counted but recorded only
+  // once, as duplicates are. An oversized line is not held in memory, so it has no digest.
+  crypto::Digest digest{};
+  if (!input.oversized) {
+    digest = crypto::Sha256(input.text);
+    quarantined_lookup_.BindBlob(1, digest.data(), digest.size());
+    ASSIGN_OR_RETURN(bool repeat, quarantined_lookup_.Step());
+    quarantined_lookup_.Reset();
+    if (repeat) return absl::OkStatus();
+  }
+  const uint64_t line = input.number;
   line_out_.clear();
   if (!r.id.empty()) {
     line_out_.append("{\"id\":");
@@ -271,6 +287,10 @@ absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event*
     facts.time = facts_from->time_text;
   }
   ASSIGN_OR_RETURN(int64_t seq, ledger_->Append(facts));
+  if (!input.oversized) {
+    quarantined_insert_.BindBlob(1, digest.data(), digest.size()).Bind(2, seq);
+    RETURN_IF_ERROR(quarantined_insert_.Run());
+  }
   if (!r.id.empty()) {
     quarantine_index_.Bind(1, r.id).Bind(2, seq);
     RETURN_IF_ERROR(quarantine_index_.Run());

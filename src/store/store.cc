@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS ledger (
   hash BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quarantine_index (event_id TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantined (
+  digest BLOB PRIMARY KEY,            -- SHA-256 of the raw input line
+  seq INTEGER NOT NULL                -- its quarantine entry in the ledger
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS quarantine_by_event ON quarantine_index (event_id);
 CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, committed INTEGER NOT NULL)
   WITHOUT ROWID;

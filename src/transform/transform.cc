@@ -137,7 +137,8 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
   std::sort(order_.begin(), order_.end(), [](const event::FieldValue* a, const event::FieldValue* b) {
     return json::Utf16Less(a->name, b->name);
   });
-  data->assign("{");
+  data->clear();
+  data->push_back('{');  // Not assign("{"): GCC 12 at -O3 misreports that as -Wrestrict.
   bool first = true;
   for (const event::FieldValue* f : order_) {
     const catalog::Field& def = type.fields[f->field_index];
@@ -168,7 +169,7 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
         const KeyStore::Key* key = sink_keys_[sink_index];
         json::AppendString(Token(*key->hmac, text_of()), &value);
         level = Level::kPseudonymous;
-        note = "tokenize:" + key->key_id;
+        note = common::StrCat("tokenize:", key->key_id);
         break;
       }
       case Action::kGeneralize: {

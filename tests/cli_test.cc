@@ -1,0 +1,163 @@
+// The command line as users meet it: configuration errors, registries, explain, export.
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "simdjson.h"
+#include "tests/e2e_util.h"
+
+namespace loopgate::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Catalog() { return SourceDir() + "/examples/reference/catalog.yaml"; }
+
+TEST(Cli, CatalogErrorNamesFileLineColumnAndWritesNothing) {
+  TempDir dir;
+  std::string yaml = ReadFile(Catalog());
+  const size_t at = yaml.find("max_level: pseudonymous");
+  ASSERT_NE(at, std::string::npos);
+  yaml.replace(at, 9, "max_levle");
+  WriteFile(dir / "bad.yaml", yaml);
+  // Line and column of the typo, 1-based.
+  const size_t line = static_cast<size_t>(std::count(yaml.begin(), yaml.begin() + at, '\n')) + 1;
+  const size_t column = at - yaml.rfind('\n', at);
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[2] = dir / "bad.yaml";
+  Result r = RunLoopgate(args);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(dir / "bad.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+                       ": unknown key 'max_levle'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir / "state"));
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST(Cli, MissingTokenKeyIsAConfigErrorAndWritesNothing) {
+  TempDir dir;
+  WriteFile(dir / "keys.json", "{\"analytics\": {\"key_id\": \"k\", \"secret_hex\": \"" +
+                                   std::string(64, 'a') + "\"}}");
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[10] = dir / "keys.json";  // --keys
+  Result r = RunLoopgate(args);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("token domain 'marketing'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(std::string(64, 'a')), std::string::npos) << "a secret leaked";
+  EXPECT_FALSE(fs::exists(dir / "state"));
+}
+
+TEST(Cli, BadAsOfIsAUsageError) {
+  TempDir dir;
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args.back() = "yesterday";
+  Result r = RunLoopgate(args);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--as-of"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "state"));
+}
+
+TEST(Cli, BadConsentRecordsAreRejectedByLineAndGoodOnesLoad) {
+  TempDir dir;
+  std::string consents = ReadFile(ReferenceDir() + "/consents.ndjson");
+  consents = "{\"consent_id\": \"c-x\", \"subject_type\": \"hcp\"}\nnot json\n" + consents +
+             "{\"consent_id\": \"c-y\", \"subject_type\": \"hcp\", \"subject_id\": \"h\", "
+             "\"purpose\": \"p\", \"status\": \"maybe\", \"effective_from\": "
+             "\"2026-01-01T00:00:00Z\", \"recorded_at\": \"2026-01-01T00:00:00Z\"}\n";
+  WriteFile(dir / "consents.ndjson", consents);
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[6] = dir / "consents.ndjson";
+  Result r = RunLoopgate(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("consents.ndjson:1: required field 'subject_id' is missing"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("consents.ndjson:2: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("consents.ndjson:22: field 'status' must be granted or revoked"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("19 new"), std::string::npos) << r.err;
+  // The good records took effect: evt-0002 reached crm under c-h1.
+  EXPECT_NE(ReadFile(dir / "out/crm.ndjson").find("\"evt-0002\""), std::string::npos);
+}
+
+TEST(Cli, ConsentImportIsIdempotent) {
+  TempDir dir;
+  const std::string file = ReferenceDir() + "/consents.ndjson";
+  Result first = RunLoopgate({"consent", "import", "--state", dir / "state", file});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("19 new, 0 already known"), std::string::npos) << first.err;
+  Result second = RunLoopgate({"consent", "import", "--state", dir / "state", file});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("0 new, 19 already known"), std::string::npos) << second.err;
+}
+
+TEST(Cli, EventsFromStdin) {
+  TempDir dir;
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[4] = "-";
+  args.push_back("--json");
+  Result r = RunLoopgate(args, ReferenceDir() + "/events.ndjson");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"events_read\":30"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ExplainShowsTheWholeLineage) {
+  TempDir dir;
+  ASSERT_EQ(RunLoopgate(ReferenceRunArgs(dir / "state", dir / "out")).exit_code, 0);
+  Result r = RunLoopgate({"explain", "--state", dir / "state", "evt-0007"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* want : {"patient.support.milestone", "support_hub", "2026-03-10T13:45:00Z",
+                           "policy sha256:", "support_cases", "analytics_lake", "c-p1s", "c-p1a",
+                           "patient_id=tokenize:ak-2026-1", "first_name=drop", "birth_date=generalize",
+                           "QUARANTINED (id_conflict)"}) {
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
+  }
+  // The lineage names no payload value.
+  EXPECT_EQ(r.out.find("Maria"), std::string::npos);
+  Result denied = RunLoopgate({"explain", "--state", dir / "state", "evt-0015"});
+  EXPECT_NE(denied.out.find("agreement_aggregate_only"), std::string::npos) << denied.out;
+  EXPECT_NE(denied.out.find("agreement_purpose"), std::string::npos) << denied.out;
+  Result missing = RunLoopgate({"explain", "--state", dir / "state", "evt-nope"});
+  EXPECT_EQ(missing.exit_code, 1);
+}
+
+TEST(Cli, LedgerExportHasTheDocumentedFields) {
+  TempDir dir;
+  ASSERT_EQ(RunLoopgate(ReferenceRunArgs(dir / "state", dir / "out")).exit_code, 0);
+  Result r = RunLoopgate({"ledger", "export", "--state", dir / "state"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::stringstream ss(r.out);
+  std::string line;
+  simdjson::dom::parser parser;
+  int n = 0;
+  while (std::getline(ss, line)) {
+    simdjson::dom::element e = parser.parse(line);
+    ++n;
+    EXPECT_EQ(int64_t(e["seq"]), n);
+    for (const char* key : {"event_id", "sink", "decision", "reason", "consent_ids", "transforms",
+                            "policy_version", "prev_hash", "hash"}) {
+      EXPECT_EQ(e[key].error(), simdjson::SUCCESS) << key;
+    }
+    const std::string_view decision = e["decision"];
+    EXPECT_TRUE(decision == "allow" || decision == "deny" || decision == "quarantine");
+    EXPECT_EQ(e["sink"].is_null(), decision == "quarantine");
+    EXPECT_EQ(e["reason"].is_null(), decision == "allow");
+  }
+  EXPECT_EQ(n, 51);
+}
+
+TEST(Cli, LedgerCommandsOnAMissingStateFail) {
+  TempDir dir;
+  Result r = RunLoopgate({"ledger", "verify", "--state", dir / "nothing"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no Loopgate state"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "nothing"));
+}
+
+}  // namespace
+}  // namespace loopgate::testing
