@@ -1,0 +1,521 @@
+#include "consent/consent.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace loopgate::consent {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+common::Instant T(std::string_view rfc3339) {
+  auto t = common::ParseRfc3339(rfc3339);
+  EXPECT_TRUE(t.has_value()) << rfc3339;
+  return t.value_or(common::Instant{});
+}
+
+// One consent record as NDJSON text. `extra` is appended inside the object (",\"k\":v...").
+struct ConsentLine {
+  std::string id = "c-1";
+  std::string subject_type = "patient";
+  std::string subject_id = "pt-1";
+  std::string purpose = "patient_support";
+  std::string status = "granted";
+  std::string effective_from = "2026-01-01T00:00:00Z";
+  std::string recorded_at = "2026-01-01T00:00:05Z";
+  std::string extra;
+
+  std::string Json() const {
+    return "{\"consent_id\":\"" + id + "\",\"subject_type\":\"" + subject_type +
+           "\",\"subject_id\":\"" + subject_id + "\",\"purpose\":\"" + purpose +
+           "\",\"status\":\"" + status + "\",\"effective_from\":\"" + effective_from +
+           "\",\"recorded_at\":\"" + recorded_at + "\"" + extra + "}";
+  }
+};
+
+struct AgreementLine {
+  std::string id = "dsa-1";
+  std::string sources = "[\"ehr_a\"]";
+  std::string purposes = "[\"aggregate_analytics\"]";
+  std::string granularity = "individual";
+  std::string effective_from = "2026-01-01T00:00:00Z";
+  std::string expires_at = "null";
+  std::string recorded_at = "2026-01-01T00:00:00Z";
+
+  std::string Json() const {
+    return "{\"agreement_id\":\"" + id +
+           "\",\"institution\":\"inst\",\"source_systems\":" + sources +
+           ",\"allowed_purposes\":" + purposes + ",\"granularity\":\"" + granularity +
+           "\",\"effective_from\":\"" + effective_from + "\",\"expires_at\":" + expires_at +
+           ",\"recorded_at\":\"" + recorded_at + "\"}";
+  }
+};
+
+class ConsentTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    root_ = testing::TempDir() + "/loopgate_consent_" + info->test_suite_name() + "_" +
+            info->name() + "_" + std::to_string(::getpid());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    auto db = store::Database::Open(root_ + "/state");
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+  }
+  void TearDown() override {
+    db_.reset();
+    fs::remove_all(root_);
+  }
+
+  std::string WriteFile(const std::string& text) {
+    const std::string path = root_ + "/input" + std::to_string(files_++) + ".ndjson";
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+
+  ImportReport MustImport(RegistryKind kind, const std::string& text) {
+    auto report = Import(*db_, kind, WriteFile(text));
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? *report : ImportReport{};
+  }
+
+  ImportReport ImportConsents(const std::vector<ConsentLine>& lines) {
+    std::string text;
+    for (const auto& l : lines) text += l.Json() + "\n";
+    return MustImport(RegistryKind::kConsents, text);
+  }
+
+  ImportReport ImportAgreements(const std::vector<AgreementLine>& lines) {
+    std::string text;
+    for (const auto& l : lines) text += l.Json() + "\n";
+    return MustImport(RegistryKind::kAgreements, text);
+  }
+
+  int64_t Count(const std::string& table) {
+    auto q = db_->Prepare("SELECT count(*) FROM " + table);
+    EXPECT_TRUE(q.ok());
+    if (!q.ok()) return -1;
+    auto row = q->Step();
+    EXPECT_TRUE(row.ok() && *row);
+    return q->Int(0);
+  }
+
+  std::vector<ConsentRecord> Current(common::Instant as_of, std::string_view subject_type,
+                                     std::string_view subject_id, std::string_view purpose) {
+    ConsentView view(*db_, as_of);
+    auto current = view.Current(subject_type, subject_id, purpose);
+    EXPECT_TRUE(current.ok()) << current.status();
+    return current.ok() ? **current : std::vector<ConsentRecord>{};
+  }
+
+  static std::vector<std::string> Ids(const std::vector<ConsentRecord>& records) {
+    std::vector<std::string> ids;
+    for (const auto& r : records) ids.push_back(r.consent_id);
+    return ids;
+  }
+
+  std::string root_;
+  int files_ = 0;
+  std::unique_ptr<store::Database> db_;
+};
+
+// The example record of formats.md, verbatim.
+constexpr std::string_view kFormatsExample =
+    R"({"consent_id": "c-100", "subject_type": "patient", "subject_id": "pt-001", )"
+    R"("purpose": "patient_support", "status": "granted", )"
+    R"("effective_from": "2026-01-01T00:00:00Z", )"
+    R"("expires_at": "2027-01-01T00:00:00Z", "channel": null, "jurisdiction": "US-MA", )"
+    R"("notice_version": "psp-notice-v3", "capture_channel": "web_form", )"
+    R"("source_system": "consent_portal", "recorded_at": "2026-01-01T00:00:05Z"})";
+
+TEST_F(ConsentTest, ImportLoadsGoodConsents) {
+  ConsentLine second;
+  second.id = "c-2";
+  second.extra = ",\"channel\":\"email\"";
+  const ImportReport r = MustImport(RegistryKind::kConsents,
+                                    std::string(kFormatsExample) + "\n" + second.Json() + "\n");
+  EXPECT_EQ(r.records, 2);
+  EXPECT_EQ(r.added, 2);
+  EXPECT_EQ(r.unchanged, 0);
+  EXPECT_EQ(r.rejected, 0);
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_EQ(Count("consents"), 2);
+
+  const auto v = Current(T("2026-06-30T00:00:00Z"), "patient", "pt-001", "patient_support");
+  ASSERT_EQ(v.size(), 1u);
+  const ConsentRecord& c = v[0];
+  EXPECT_EQ(c.consent_id, "c-100");
+  EXPECT_EQ(c.status, ConsentStatus::kGranted);
+  EXPECT_EQ(c.effective_from, T("2026-01-01T00:00:00Z"));
+  ASSERT_TRUE(c.expires_at.has_value());
+  EXPECT_EQ(*c.expires_at, T("2027-01-01T00:00:00Z"));
+  EXPECT_FALSE(c.channel.has_value());  // null is absent
+  ASSERT_TRUE(c.jurisdiction.has_value());
+  EXPECT_EQ(*c.jurisdiction, "US-MA");
+  EXPECT_EQ(c.recorded_at, T("2026-01-01T00:00:05Z"));
+  EXPECT_EQ(c.recorded_at_text, "2026-01-01T00:00:05Z");
+
+  const auto w = Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].consent_id, "c-2");
+  ASSERT_TRUE(w[0].channel.has_value());
+  EXPECT_EQ(*w[0].channel, "email");
+  EXPECT_FALSE(w[0].expires_at.has_value());
+  EXPECT_FALSE(w[0].jurisdiction.has_value());
+}
+
+TEST_F(ConsentTest, ImportingTheSameFileTwiceAddsNothing) {
+  ConsentLine a, b, c;
+  b.id = "c-2";
+  c.id = "c-1";
+  c.status = "revoked";
+  c.recorded_at = "2026-02-01T00:00:00Z";
+  std::string text = a.Json() + "\n" + b.Json() + "\n" + c.Json() + "\n";
+  const std::string path = WriteFile(text);
+  auto first = Import(*db_, RegistryKind::kConsents, path);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->added, 3);
+  auto second = Import(*db_, RegistryKind::kConsents, path);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->records, 3);
+  EXPECT_EQ(second->added, 0);
+  EXPECT_EQ(second->unchanged, 3);
+  EXPECT_EQ(second->rejected, 0);
+  EXPECT_EQ(Count("consents"), 3);
+}
+
+TEST_F(ConsentTest, ReimportWithOtherKeyOrderAndSpacingIsUnchanged) {
+  ConsentLine a;
+  EXPECT_EQ(ImportConsents({a}).added, 1);
+  // The same record, members reordered and spaced: identical under RFC 8785.
+  const std::string reordered =
+      "{ \"recorded_at\" : \"2026-01-01T00:00:05Z\", \"status\":\"granted\", "
+      "\"purpose\":\"patient_support\", \"subject_id\":\"pt-1\", \"subject_type\":\"patient\", "
+      "\"effective_from\":\"2026-01-01T00:00:00Z\", \"consent_id\":\"c-1\" }\n";
+  const ImportReport r = MustImport(RegistryKind::kConsents, reordered);
+  EXPECT_EQ(r.added, 0);
+  EXPECT_EQ(r.unchanged, 1);
+  EXPECT_EQ(Count("consents"), 1);
+}
+
+TEST_F(ConsentTest, BadRecordsAreRejectedWithLineNumbersAndGoodOnesLoad) {
+  ConsentLine good1, good2;
+  good2.id = "c-2";
+  ConsentLine bad_status;
+  bad_status.id = "c-3";
+  bad_status.status = "maybe";
+  ConsentLine bad_time;
+  bad_time.id = "c-4";
+  bad_time.effective_from = "2026-13-01T00:00:00Z";
+  ConsentLine bad_recorded;
+  bad_recorded.id = "c-5";
+  bad_recorded.recorded_at = "yesterday";
+  ConsentLine bad_expiry;
+  bad_expiry.id = "c-6";
+  bad_expiry.extra = ",\"expires_at\":\"2026-02-30T00:00:00Z\"";
+  ConsentLine bad_channel;
+  bad_channel.id = "c-7";
+  bad_channel.extra = ",\"channel\":42";
+  const std::string missing =
+      R"({"consent_id":"c-8","subject_type":"patient","purpose":"patient_support",)"
+      R"("status":"granted","effective_from":"2026-01-01T00:00:00Z",)"
+      R"("recorded_at":"2026-01-01T00:00:05Z"})";
+
+  const std::string text = good1.Json() + "\n" +         // line 1
+                           missing + "\n" +              // line 2
+                           bad_status.Json() + "\n" +    // line 3
+                           bad_time.Json() + "\n" +      // line 4
+                           "this is not json\n" +        // line 5
+                           "[\"an\", \"array\"]\n" +     // line 6
+                           "\n" +                        // line 7: blank
+                           bad_recorded.Json() + "\n" +  // line 8
+                           bad_expiry.Json() + "\n" +    // line 9
+                           bad_channel.Json() + "\n" +   // line 10
+                           good2.Json() + "\n";          // line 11
+  const ImportReport r = MustImport(RegistryKind::kConsents, text);
+  EXPECT_EQ(r.records, 10);
+  EXPECT_EQ(r.added, 2);
+  EXPECT_EQ(r.unchanged, 0);
+  EXPECT_EQ(r.rejected, 8);
+  ASSERT_EQ(r.errors.size(), 8u);
+  EXPECT_THAT(r.errors[0], StartsWith("line 2: "));
+  EXPECT_THAT(r.errors[0], HasSubstr("subject_id"));
+  EXPECT_THAT(r.errors[1], StartsWith("line 3: "));
+  EXPECT_THAT(r.errors[1], HasSubstr("status"));
+  EXPECT_THAT(r.errors[2], StartsWith("line 4: "));
+  EXPECT_THAT(r.errors[2], HasSubstr("effective_from"));
+  EXPECT_THAT(r.errors[3], StartsWith("line 5: "));
+  EXPECT_THAT(r.errors[4], StartsWith("line 6: "));
+  EXPECT_THAT(r.errors[4], HasSubstr("not a JSON object"));
+  EXPECT_THAT(r.errors[5], StartsWith("line 8: "));
+  EXPECT_THAT(r.errors[5], HasSubstr("recorded_at"));
+  EXPECT_THAT(r.errors[6], StartsWith("line 9: "));
+  EXPECT_THAT(r.errors[6], HasSubstr("expires_at"));
+  EXPECT_THAT(r.errors[7], StartsWith("line 10: "));
+  EXPECT_THAT(r.errors[7], HasSubstr("channel"));
+  // Errors name fields, never values.
+  for (const auto& e : r.errors) {
+    EXPECT_THAT(e, ::testing::Not(HasSubstr("maybe")));
+    EXPECT_THAT(e, ::testing::Not(HasSubstr("yesterday")));
+  }
+  EXPECT_EQ(Count("consents"), 2);
+  EXPECT_THAT(Ids(Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "patient_support")),
+              ElementsAre("c-1", "c-2"));
+}
+
+TEST_F(ConsentTest, BlankLinesAreSkipped) {
+  ConsentLine a;
+  const ImportReport r = MustImport(RegistryKind::kConsents, "\n   \n" + a.Json() + "\n\t\n\r\n\n");
+  EXPECT_EQ(r.records, 1);
+  EXPECT_EQ(r.added, 1);
+  EXPECT_EQ(r.rejected, 0);
+  EXPECT_TRUE(r.errors.empty());
+}
+
+TEST_F(ConsentTest, ImportOfMissingFileIsNotFound) {
+  auto r = Import(*db_, RegistryKind::kConsents, root_ + "/no-such-file.ndjson");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ConsentTest, CurrentIsTheLatestVersionRecordedByAsOf) {
+  ConsentLine v1, v2;
+  v1.extra = ",\"jurisdiction\":\"US-MA\"";
+  v2.recorded_at = "2026-03-01T00:00:00Z";
+  v2.extra = ",\"jurisdiction\":\"US-NY\"";
+  ImportConsents({v2, v1});  // Import order does not matter when recorded_at differs.
+
+  auto before_any = Current(T("2026-01-01T00:00:04Z"), "patient", "pt-1", "patient_support");
+  EXPECT_TRUE(before_any.empty());
+
+  auto mid = Current(T("2026-02-01T00:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(mid.size(), 1u);
+  EXPECT_EQ(mid[0].jurisdiction, "US-MA");
+  EXPECT_EQ(mid[0].recorded_at_text, "2026-01-01T00:00:05Z");
+
+  // recorded_at == as_of is known.
+  auto at = Current(T("2026-03-01T00:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(at.size(), 1u);
+  EXPECT_EQ(at[0].jurisdiction, "US-NY");
+
+  // A version recorded one nanosecond after as_of is not yet known.
+  auto just_before =
+      Current(T("2026-02-28T23:59:59.999999999Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(just_before.size(), 1u);
+  EXPECT_EQ(just_before[0].jurisdiction, "US-MA");
+}
+
+TEST_F(ConsentTest, RecordedAtIsComparedAsAnInstant) {
+  ConsentLine a;
+  a.recorded_at = "2026-02-01T01:00:00+02:00";  // 2026-01-31T23:00:00Z
+  ImportConsents({a});
+  EXPECT_TRUE(Current(T("2026-01-31T22:59:59Z"), "patient", "pt-1", "patient_support").empty());
+  auto v = Current(T("2026-01-31T23:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].recorded_at_text, "2026-02-01T01:00:00+02:00");  // as written
+}
+
+TEST_F(ConsentTest, EqualRecordedAtLaterImportWins) {
+  ConsentLine ma, ny;
+  ma.extra = ",\"jurisdiction\":\"US-MA\"";
+  ny.extra = ",\"jurisdiction\":\"US-NY\"";
+  ImportConsents({ma});
+  ImportConsents({ny});
+  auto v = Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].jurisdiction, "US-NY");
+}
+
+TEST_F(ConsentTest, EqualRecordedAtLaterImportWinsInTheOtherOrderToo) {
+  ConsentLine ma, ny;
+  ma.extra = ",\"jurisdiction\":\"US-MA\"";
+  ny.extra = ",\"jurisdiction\":\"US-NY\"";
+  ImportConsents({ny, ma});  // Same file: the later line is the later import.
+  auto v = Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].jurisdiction, "US-MA");
+}
+
+TEST_F(ConsentTest, ReimportingAnOlderIdenticalVersionDoesNotMakeItNewer) {
+  ConsentLine ma, ny;
+  ma.extra = ",\"jurisdiction\":\"US-MA\"";
+  ny.extra = ",\"jurisdiction\":\"US-NY\"";
+  ImportConsents({ma});
+  ImportConsents({ny});
+  EXPECT_EQ(ImportConsents({ma}).unchanged, 1);  // Changes nothing, so NY stays current.
+  auto v = Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].jurisdiction, "US-NY");
+}
+
+TEST_F(ConsentTest, RevocationVersionSupersedesTheGrant) {
+  ConsentLine grant, revoke;
+  revoke.status = "revoked";
+  revoke.recorded_at = "2026-03-01T00:00:00Z";
+  ImportConsents({grant, revoke});
+  auto before = Current(T("2026-02-01T00:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before[0].status, ConsentStatus::kGranted);
+  auto after = Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "patient_support");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].status, ConsentStatus::kRevoked);
+  EXPECT_EQ(after[0].recorded_at_text, "2026-03-01T00:00:00Z");
+}
+
+TEST_F(ConsentTest, OtherSubjectsAndPurposesAreNotMixed) {
+  ConsentLine mine, other_subject, other_purpose, other_type, second_mine;
+  mine.id = "c-b";
+  other_subject.id = "c-x";
+  other_subject.subject_id = "pt-2";
+  other_purpose.id = "c-y";
+  other_purpose.purpose = "research";
+  other_type.id = "c-z";
+  other_type.subject_type = "hcp";
+  second_mine.id = "c-a";
+  ImportConsents({mine, other_subject, other_purpose, other_type, second_mine});
+  const common::Instant as_of = T("2026-06-30T00:00:00Z");
+  // Ordered by consent_id.
+  EXPECT_THAT(Ids(Current(as_of, "patient", "pt-1", "patient_support")), ElementsAre("c-a", "c-b"));
+  EXPECT_THAT(Ids(Current(as_of, "patient", "pt-2", "patient_support")), ElementsAre("c-x"));
+  EXPECT_THAT(Ids(Current(as_of, "patient", "pt-1", "research")), ElementsAre("c-y"));
+  EXPECT_THAT(Ids(Current(as_of, "hcp", "pt-1", "patient_support")), ElementsAre("c-z"));
+  EXPECT_TRUE(Current(as_of, "patient", "pt-3", "patient_support").empty());
+}
+
+TEST_F(ConsentTest, OneViewAnswersSeveralSubjects) {
+  ConsentLine a, b;
+  b.id = "c-2";
+  b.subject_id = "pt-2";
+  ImportConsents({a, b});
+  ConsentView view(*db_, T("2026-06-30T00:00:00Z"));
+  for (int round = 0; round < 2; ++round) {  // The second round is served from the cache.
+    auto one = view.Current("patient", "pt-1", "patient_support");
+    ASSERT_TRUE(one.ok());
+    EXPECT_THAT(Ids(**one), ElementsAre("c-1"));
+    auto two = view.Current("patient", "pt-2", "patient_support");
+    ASSERT_TRUE(two.ok());
+    EXPECT_THAT(Ids(**two), ElementsAre("c-2"));
+  }
+}
+
+TEST_F(ConsentTest, AgreementsImportIdempotentlyAndRejectBadRecords) {
+  AgreementLine good;
+  AgreementLine bad_gran;
+  bad_gran.id = "dsa-2";
+  bad_gran.granularity = "sometimes";
+  AgreementLine bad_sources;
+  bad_sources.id = "dsa-3";
+  bad_sources.sources = "\"ehr_a\"";
+  AgreementLine bad_time;
+  bad_time.id = "dsa-4";
+  bad_time.effective_from = "2026-01-01";
+  const std::string text = good.Json() + "\n" + bad_gran.Json() + "\n\n" + bad_sources.Json() +
+                           "\n" + bad_time.Json() + "\n";
+  const std::string path = WriteFile(text);
+  auto r = Import(*db_, RegistryKind::kAgreements, path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->records, 4);
+  EXPECT_EQ(r->added, 1);
+  EXPECT_EQ(r->rejected, 3);
+  ASSERT_EQ(r->errors.size(), 3u);
+  EXPECT_THAT(r->errors[0], StartsWith("line 2: "));
+  EXPECT_THAT(r->errors[0], HasSubstr("granularity"));
+  EXPECT_THAT(r->errors[1], StartsWith("line 4: "));
+  EXPECT_THAT(r->errors[1], HasSubstr("source_systems"));
+  EXPECT_THAT(r->errors[2], StartsWith("line 5: "));
+  EXPECT_THAT(r->errors[2], HasSubstr("effective_from"));
+
+  auto again = Import(*db_, RegistryKind::kAgreements, path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->added, 0);
+  EXPECT_EQ(again->unchanged, 1);
+  EXPECT_EQ(Count("agreements"), 1);
+  EXPECT_EQ(Count("consents"), 0);
+}
+
+TEST_F(ConsentTest, AgreementViewHoldsTheCurrentVersionAsOf) {
+  AgreementLine v1, v2;
+  v2.purposes = "[\"aggregate_analytics\",\"research\"]";
+  v2.granularity = "aggregate_only";
+  v2.recorded_at = "2026-03-01T00:00:00Z";
+  ImportAgreements({v1, v2});
+
+  auto before = AgreementView::Load(*db_, T("2025-12-31T00:00:00Z"));
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->size(), 0u);
+
+  auto feb = AgreementView::Load(*db_, T("2026-02-01T00:00:00Z"));
+  ASSERT_TRUE(feb.ok());
+  ASSERT_EQ(feb->size(), 1u);
+  auto a = feb->ForSource("ehr_a");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]->agreement_id, "dsa-1");
+  EXPECT_EQ(a[0]->institution, "inst");
+  EXPECT_THAT(a[0]->allowed_purposes, ElementsAre("aggregate_analytics"));
+  EXPECT_EQ(a[0]->granularity, Granularity::kIndividual);
+  EXPECT_EQ(a[0]->effective_from, T("2026-01-01T00:00:00Z"));
+  EXPECT_FALSE(a[0]->expires_at.has_value());
+
+  auto june = AgreementView::Load(*db_, T("2026-06-30T00:00:00Z"));
+  ASSERT_TRUE(june.ok());
+  ASSERT_EQ(june->size(), 1u);
+  auto b = june->ForSource("ehr_a");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_THAT(b[0]->allowed_purposes, ElementsAre("aggregate_analytics", "research"));
+  EXPECT_EQ(b[0]->granularity, Granularity::kAggregateOnly);
+}
+
+TEST_F(ConsentTest, AgreementEqualRecordedAtLaterImportWins) {
+  AgreementLine first, second;
+  second.purposes = "[\"research\"]";
+  ImportAgreements({first});
+  ImportAgreements({second});
+  auto view = AgreementView::Load(*db_, T("2026-06-30T00:00:00Z"));
+  ASSERT_TRUE(view.ok());
+  auto a = view->ForSource("ehr_a");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_THAT(a[0]->allowed_purposes, ElementsAre("research"));
+}
+
+TEST_F(ConsentTest, AgreementViewForSourceFilters) {
+  AgreementLine one, two, three;
+  one.sources = "[\"ehr_a\"]";
+  two.id = "dsa-2";
+  two.sources = "[\"ehr_b\",\"ehr_a\"]";
+  two.expires_at = "\"2027-01-01T00:00:00Z\"";
+  three.id = "dsa-3";
+  three.sources = "[\"ehr_c\"]";
+  ImportAgreements({one, two, three});
+  auto view = AgreementView::Load(*db_, T("2026-06-30T00:00:00Z"));
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->size(), 3u);
+  auto ids = [&](std::string_view source) {
+    std::vector<std::string> out;
+    for (const auto* a : view->ForSource(source)) out.push_back(a->agreement_id);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_THAT(ids("ehr_a"), ElementsAre("dsa-1", "dsa-2"));
+  EXPECT_THAT(ids("ehr_b"), ElementsAre("dsa-2"));
+  EXPECT_THAT(ids("ehr_c"), ElementsAre("dsa-3"));
+  EXPECT_TRUE(ids("ehr_d").empty());
+  auto b = view->ForSource("ehr_b");
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_TRUE(b[0]->expires_at.has_value());
+  EXPECT_EQ(*b[0]->expires_at, T("2027-01-01T00:00:00Z"));
+}
+
+}  // namespace
+}  // namespace loopgate::consent

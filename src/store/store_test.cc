@@ -1,0 +1,295 @@
+#include "store/store.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace loopgate::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, removed afterwards.
+class StoreTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    root_ = testing::TempDir() + "/loopgate_store_" + info->test_suite_name() + "_" + info->name() +
+            "_" + std::to_string(::getpid());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  std::unique_ptr<Database> MustOpen(const std::string& dir) {
+    auto db = Database::Open(dir);
+    EXPECT_TRUE(db.ok()) << db.status();
+    return db.ok() ? std::move(*db) : nullptr;
+  }
+
+  std::set<std::string> Tables(Database& db) {
+    std::set<std::string> names;
+    auto q = db.Prepare("SELECT name FROM sqlite_master WHERE type = 'table'");
+    EXPECT_TRUE(q.ok()) << q.status();
+    if (!q.ok()) return names;
+    while (true) {
+      auto row = q->Step();
+      EXPECT_TRUE(row.ok()) << row.status();
+      if (!row.ok() || !*row) break;
+      names.emplace(q->Text(0));
+    }
+    return names;
+  }
+
+  std::string root_;
+};
+
+TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
+  const std::string dir = root_ + "/nested/state";
+  ASSERT_FALSE(fs::exists(dir));
+  auto db = MustOpen(dir);
+  ASSERT_NE(db, nullptr);
+  EXPECT_TRUE(fs::is_directory(dir));
+  EXPECT_TRUE(fs::exists(dir + "/state.db"));
+  EXPECT_EQ(db->dir(), dir);
+
+  auto schema = db->GetMeta("schema");
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_TRUE(schema->has_value());
+  EXPECT_EQ(**schema, kSchemaName);
+
+  const std::set<std::string> tables = Tables(*db);
+  for (const char* want : {"meta", "consents", "agreements", "seen", "ledger", "quarantine_index",
+                           "outputs", "runs"}) {
+    EXPECT_TRUE(tables.count(want)) << "missing table " << want;
+  }
+}
+
+TEST_F(StoreTest, ReopenKeepsDataAndSchema) {
+  const std::string dir = root_ + "/state";
+  {
+    auto db = MustOpen(dir);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->SetMeta("answer", "42").ok());
+    ASSERT_TRUE(db->Exec("INSERT INTO outputs (path, committed) VALUES ('/x', 7)").ok());
+  }
+  auto db = MustOpen(dir);
+  ASSERT_NE(db, nullptr);
+  auto v = db->GetMeta("answer");
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_TRUE(v->has_value());
+  EXPECT_EQ(**v, "42");
+  auto schema = db->GetMeta("schema");
+  ASSERT_TRUE(schema.ok() && schema->has_value());
+  EXPECT_EQ(**schema, kSchemaName);
+  auto q = db->Prepare("SELECT committed FROM outputs WHERE path = '/x'");
+  ASSERT_TRUE(q.ok()) << q.status();
+  auto row = q->Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(q->Int(0), 7);
+}
+
+TEST_F(StoreTest, OtherSchemaVersionIsFailedPrecondition) {
+  const std::string dir = root_ + "/state";
+  {
+    auto db = MustOpen(dir);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->SetMeta("schema", "loopgate.state/v0").ok());
+  }
+  auto db = Database::Open(dir);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), absl::StatusCode::kFailedPrecondition) << db.status();
+  EXPECT_NE(db.status().message().find("loopgate.state/v0"), std::string_view::npos);
+
+  auto existing = Database::OpenExisting(dir);
+  ASSERT_FALSE(existing.ok());
+  EXPECT_EQ(existing.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, OpenExistingOnEmptyDirIsNotFoundAndCreatesNothing) {
+  const std::string dir = root_ + "/empty";
+  fs::create_directories(dir);
+  auto db = Database::OpenExisting(dir);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), absl::StatusCode::kNotFound) << db.status();
+  EXPECT_FALSE(fs::exists(dir + "/state.db"));
+}
+
+TEST_F(StoreTest, OpenExistingOnMissingDirIsNotFound) {
+  const std::string dir = root_ + "/does-not-exist";
+  auto db = Database::OpenExisting(dir);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), absl::StatusCode::kNotFound) << db.status();
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST_F(StoreTest, OpenExistingOpensACreatedState) {
+  const std::string dir = root_ + "/state";
+  {
+    auto db = MustOpen(dir);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->SetMeta("k", "v").ok());
+  }
+  auto db = Database::OpenExisting(dir);
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto v = (*db)->GetMeta("k");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  EXPECT_EQ(**v, "v");
+}
+
+TEST_F(StoreTest, MetaMissingKeyIsEmptyAndSetMetaOverwrites) {
+  auto db = MustOpen(root_ + "/state");
+  ASSERT_NE(db, nullptr);
+  auto missing = db->GetMeta("nope");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+  ASSERT_TRUE(db->SetMeta("k", "one").ok());
+  ASSERT_TRUE(db->SetMeta("k", "two").ok());
+  auto v = db->GetMeta("k");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  EXPECT_EQ(**v, "two");
+}
+
+TEST_F(StoreTest, StatementBindStepAndColumns) {
+  auto db = MustOpen(root_ + "/state");
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (a TEXT, b INTEGER, c BLOB, d TEXT)").ok());
+  auto insert = db->Prepare("INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)");
+  ASSERT_TRUE(insert.ok()) << insert.status();
+  const std::string blob("\x00\x01\xff", 3);
+  {
+    // Bound text is copied: the source string is gone before the statement runs.
+    std::string text = "hello";
+    insert->Bind(1, text).Bind(2, int64_t{-9000000000}).BindBlob(3, blob.data(), blob.size());
+    insert->BindNull(4);
+    text.assign("XXXXX");
+  }
+  ASSERT_TRUE(insert->Run().ok());
+  // Run() resets, so the statement can be reused with new bindings.
+  insert->Bind(1, "second").Bind(2, int64_t{2}).BindNull(3).Bind(4, "d");
+  ASSERT_TRUE(insert->Run().ok());
+
+  auto q = db->Prepare("SELECT a, b, c, d FROM t ORDER BY rowid");
+  ASSERT_TRUE(q.ok()) << q.status();
+  auto row = q->Step();
+  ASSERT_TRUE(row.ok()) << row.status();
+  ASSERT_TRUE(*row);
+  EXPECT_EQ(q->Text(0), "hello");
+  EXPECT_EQ(q->Int(1), -9000000000);
+  EXPECT_EQ(q->Blob(2), std::string_view(blob));
+  EXPECT_FALSE(q->IsNull(0));
+  EXPECT_TRUE(q->IsNull(3));
+
+  row = q->Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(q->Text(0), "second");
+  EXPECT_EQ(q->Int(1), 2);
+  EXPECT_TRUE(q->IsNull(2));
+  EXPECT_EQ(q->Text(3), "d");
+
+  row = q->Step();
+  ASSERT_TRUE(row.ok());
+  EXPECT_FALSE(*row);
+}
+
+TEST_F(StoreTest, StatementResetAllowsRebindingAQuery) {
+  auto db = MustOpen(root_ + "/state");
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->SetMeta("a", "1").ok());
+  ASSERT_TRUE(db->SetMeta("b", "2").ok());
+  auto q = db->Prepare("SELECT value FROM meta WHERE key = ?");
+  ASSERT_TRUE(q.ok());
+  q->Bind(1, "a");
+  auto row = q->Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(q->Text(0), "1");
+  q->Reset();
+  q->Bind(1, "b");
+  row = q->Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(q->Text(0), "2");
+}
+
+TEST_F(StoreTest, StatementMoveTransfersOwnership) {
+  auto db = MustOpen(root_ + "/state");
+  ASSERT_NE(db, nullptr);
+  auto q = db->Prepare("SELECT 5");
+  ASSERT_TRUE(q.ok());
+  Statement moved(std::move(*q));
+  Statement assigned;
+  assigned = std::move(moved);
+  auto row = assigned.Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(assigned.Int(0), 5);
+}
+
+TEST_F(StoreTest, SqlErrorsAreInternal) {
+  auto db = MustOpen(root_ + "/state");
+  ASSERT_NE(db, nullptr);
+  auto bad = db->Prepare("SELEKT nothing");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(db->Exec("NOT SQL AT ALL").code(), absl::StatusCode::kInternal);
+
+  // A constraint violation surfaces from Step() / Run() as an error, not as "done".
+  ASSERT_TRUE(db->Exec("INSERT INTO outputs (path, committed) VALUES ('/p', 1)").ok());
+  auto dup = db->Prepare("INSERT INTO outputs (path, committed) VALUES ('/p', 2)");
+  ASSERT_TRUE(dup.ok());
+  auto step = dup->Step();
+  ASSERT_FALSE(step.ok());
+  EXPECT_EQ(step.status().code(), absl::StatusCode::kInternal);
+}
+
+TEST_F(StoreTest, TransactionCommitAndRollback) {
+  auto db = MustOpen(root_ + "/state");
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Begin().ok());
+  ASSERT_TRUE(db->SetMeta("rolled", "back").ok());
+  ASSERT_TRUE(db->Rollback().ok());
+  auto v = db->GetMeta("rolled");
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->has_value());
+
+  ASSERT_TRUE(db->Begin().ok());
+  ASSERT_TRUE(db->SetMeta("kept", "yes").ok());
+  ASSERT_TRUE(db->Commit().ok());
+  db.reset();
+  db = MustOpen(root_ + "/state");
+  ASSERT_NE(db, nullptr);
+  v = db->GetMeta("kept");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  EXPECT_EQ(**v, "yes");
+}
+
+TEST_F(StoreTest, DirLockExcludesASecondHolderUntilReleased) {
+  const std::string dir = root_ + "/state";
+  fs::create_directories(dir);
+  auto first = DirLock::Acquire(dir);
+  ASSERT_TRUE(first.ok()) << first.status();
+
+  // flock() locks belong to the open file description, so a second open in this process
+  // conflicts just as another process would.
+  auto second = DirLock::Acquire(dir);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+
+  first->reset();
+  auto third = DirLock::Acquire(dir);
+  EXPECT_TRUE(third.ok()) << third.status();
+}
+
+TEST_F(StoreTest, DirLocksOnDifferentDirsAreIndependent) {
+  fs::create_directories(root_ + "/a");
+  fs::create_directories(root_ + "/b");
+  auto a = DirLock::Acquire(root_ + "/a");
+  auto b = DirLock::Acquire(root_ + "/b");
+  EXPECT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(b.ok()) << b.status();
+}
+
+}  // namespace
+}  // namespace loopgate::store
