@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -124,7 +125,8 @@ class Loader {
   std::vector<std::string>& errors() { return errors_; }
 
   void Error(const YAML::Node& node, const std::string& message) {
-    YAML::Mark m = node.Mark();
+    // An absent key yields an invalid node, whose Mark() throws: it has no position.
+    YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
     if (m.is_null()) {
       m = context_;  // An absent key has no position: point at the mapping that lacks it.
     }
@@ -161,14 +163,18 @@ class Loader {
   }
 
   // Rejects keys outside `allowed`: a misspelt option must never be silently ignored.
+  // Also rejects a repeated key, which YAML forbids and yaml-cpp would resolve silently.
   void CheckKeys(const YAML::Node& map, const std::string& what,
                  std::initializer_list<std::string_view> allowed) {
     if (!map.IsMap()) return;
+    std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
       const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         Error(it->first, common::StrCat("unknown key '", key, "' in ", what, " (allowed: ",
                                       common::StrJoin(allowed, ", "), ")"));
+      } else if (!seen.insert(key).second) {
+        Error(it->first, common::StrCat("duplicate key '", key, "' in ", what));
       }
     }
   }
@@ -432,11 +438,13 @@ class Loader {
         });
       }
       const YAML::Node subject = v["subject"];
-      if (!subject.IsMap()) {
+      if (!subject.IsDefined() || !subject.IsMap()) {
         Error(subject.IsDefined() ? subject : k,
               common::StrCat(what, " needs subject: {type: ..., field: ...} (the person or "
                                  "account the event is about)"));
       } else {
+        const YAML::Mark saved = context_;
+        context_ = subject.Mark();  // Absent type or field: point at the subject mapping.
         CheckKeys(subject, what + ": subject", {"type", "field"});
         t.subject_type = Str(subject["type"], what + ": subject type", true).value_or("");
         if (auto f = Str(subject["field"], what + ": subject field", true)) {
@@ -448,6 +456,7 @@ class Loader {
             t.subject_field = static_cast<uint32_t>(fi);
           }
         }
+        context_ = saved;
       }
       c->event_types.push_back(std::move(t));
     });
@@ -615,7 +624,8 @@ class Loader {
           case FieldType::kNumber: {
             char* end = nullptr;
             rv.number = std::strtod(text.c_str(), &end);
-            ok = !text.empty() && end == text.c_str() + text.size();
+            ok = !text.empty() && end == text.c_str() + text.size() && std::isfinite(rv.number) &&
+                 (f.type == FieldType::kNumber || rv.number == std::trunc(rv.number));
             break;
           }
           case FieldType::kBoolean:
@@ -649,7 +659,11 @@ class Loader {
   YAML::Mark context_ = YAML::Mark::null_mark();
 };
 
-void AppendStringList(const std::vector<std::string>& items, std::string* out) {
+// Every string list in a catalog is a set (sources, purposes, enum values, jurisdictions, rule
+// conditions): sorted, so reordering one does not change the policy version.
+void AppendStringList(std::vector<std::string> items, std::string* out) {
+  std::sort(items.begin(), items.end(),
+            [](const std::string& a, const std::string& b) { return json::Utf16Less(a, b); });
   out->push_back('[');
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out->push_back(',');
@@ -662,13 +676,25 @@ void AppendStringList(const std::vector<std::string>& items, std::string* out) {
 
 std::string Catalog::ToJson() const {
   // Keys are written in sorted order so the text is RFC 8785 canonical.
+  // Purposes, classes, event types and fields are sets: their order in the file means nothing,
+  // so they are written sorted. Sinks and rules keep their order: it is the decision order.
+  auto sorted = [](const auto& items, auto key) {
+    std::vector<const std::decay_t<decltype(items[0])>*> out;
+    for (const auto& item : items) out.push_back(&item);
+    std::sort(out.begin(), out.end(),
+              [&](const auto* a, const auto* b) { return json::Utf16Less(key(*a), key(*b)); });
+    return out;
+  };
+  const auto by_id = [](const auto& x) -> const std::string& { return x.id; };
   std::string o = "{\"event_types\":[";
-  for (size_t i = 0; i < event_types.size(); ++i) {
-    const EventType& t = event_types[i];
+  const auto types = sorted(event_types, by_id);
+  for (size_t i = 0; i < types.size(); ++i) {
+    const EventType& t = *types[i];
     if (i > 0) o += ',';
     o += "{\"fields\":[";
-    for (size_t j = 0; j < t.fields.size(); ++j) {
-      const Field& f = t.fields[j];
+    const auto fields = sorted(t.fields, [](const Field& f) -> const std::string& { return f.name; });
+    for (size_t j = 0; j < fields.size(); ++j) {
+      const Field& f = *fields[j];
       if (j > 0) o += ',';
       o += "{\"class\":";
       json::AppendString(classes[f.class_index].id, &o);
@@ -697,18 +723,21 @@ std::string Catalog::ToJson() const {
     o += "}}";
   }
   o += "],\"classes\":[";
-  for (size_t i = 0; i < classes.size(); ++i) {
+  const auto class_list = sorted(classes, by_id);
+  for (size_t i = 0; i < class_list.size(); ++i) {
     if (i > 0) o += ',';
     o += "{\"id\":";
-    json::AppendString(classes[i].id, &o);
-    o += common::StrCat(",\"level\":\"", LevelName(classes[i].level), "\"}");
+    json::AppendString(class_list[i]->id, &o);
+    o += common::StrCat(",\"level\":\"", LevelName(class_list[i]->level), "\"}");
   }
   o += "],\"format\":\"loopgate.catalog/v1\",\"purposes\":[";
-  for (size_t i = 0; i < purposes.size(); ++i) {
+  const auto purpose_list = sorted(purposes, by_id);
+  for (size_t i = 0; i < purpose_list.size(); ++i) {
     if (i > 0) o += ',';
     o += "{\"id\":";
-    json::AppendString(purposes[i].id, &o);
-    o += common::StrCat(",\"promotional\":", purposes[i].promotional ? "true" : "false", "}");
+    json::AppendString(purpose_list[i]->id, &o);
+    o += common::StrCat(",\"promotional\":", purpose_list[i]->promotional ? "true" : "false",
+                        "}");
   }
   o += "],\"rules\":[";
   for (size_t i = 0; i < rules.size(); ++i) {
@@ -812,7 +841,12 @@ absl::StatusOr<std::unique_ptr<Catalog>> LoadString(std::string_view yaml, const
                                            ": ", e.msg));
   }
   if (!loader.errors().empty()) {
-    return absl::InvalidArgumentError(common::StrJoin(loader.errors(), "\n"));
+    // One rule can fail the same way for several sinks: report each message once.
+    std::vector<std::string> unique;
+    for (auto& e : loader.errors()) {
+      if (std::find(unique.begin(), unique.end(), e) == unique.end()) unique.push_back(e);
+    }
+    return absl::InvalidArgumentError(common::StrJoin(unique, "\n"));
   }
   c->policy_version = "sha256:" + crypto::ToHex(crypto::Sha256(c->ToJson()));
   return c;

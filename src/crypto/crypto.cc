@@ -3,6 +3,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "common/text.h"
 
 namespace loopgate::crypto {
@@ -10,7 +13,15 @@ namespace {
 
 // Fetched once: EVP_sha256() would re-resolve the provider on every init under OpenSSL 3.
 const EVP_MD* Sha256Md() {
-  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static const EVP_MD* md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (fetched == nullptr) {
+      // Without SHA-256 no hash, token or ledger entry could be trusted: stop at once.
+      std::fprintf(stderr, "loopgate: OpenSSL provides no SHA-256 implementation\n");
+      std::abort();
+    }
+    return fetched;
+  }();
   return md;
 }
 

@@ -1,6 +1,7 @@
 #include "event/event.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "common/strings.h"
 #include "common/line_reader.h"
@@ -79,8 +80,22 @@ bool RewriteBigIntegers(std::string_view in, std::string* out) {
         ++i;
       }
       std::string_view token = in.substr(start, i - start);
-      const size_t digits = token.size() - (token[0] == '-');
-      if (integer && digits > 19) {
+      // Only a JSON integer (no leading zero, RFC 8259 section 6) outside the parser's 64-bit
+      // range is rewritten: anything else must still fail to parse.
+      const bool negative = token[0] == '-';
+      const std::string_view digits = token.substr(negative ? 1 : 0);
+      bool big = false;
+      if (integer && !digits.empty() && digits[0] != '0') {
+        const char* end = token.data() + token.size();
+        if (negative) {
+          int64_t v;
+          big = std::from_chars(token.data(), end, v).ec == std::errc::result_out_of_range;
+        } else {
+          uint64_t v;
+          big = std::from_chars(token.data(), end, v).ec == std::errc::result_out_of_range;
+        }
+      }
+      if (big) {
         const double d = std::strtod(std::string(token).c_str(), nullptr);
         char buf[40];
         std::snprintf(buf, sizeof(buf), "%.17e", d);

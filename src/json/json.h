@@ -14,11 +14,6 @@
 
 namespace loopgate::json {
 
-// Why a line is not one strict JSON object. Messages never contain input values.
-struct ParseError {
-  std::string message;
-};
-
 // Reusable parser. Not thread-safe; one per thread. The element returned by Parse() is valid
 // until the next call to Parse().
 class StrictParser {

@@ -21,6 +21,9 @@
 namespace loopgate::router {
 namespace {
 
+// Intake parses lines in place inside the reader's buffer; simdjson reads ahead this far.
+static_assert(common::kLinePadding >= simdjson::SIMDJSON_PADDING);
+
 bool IsBlank(std::string_view s) {
   return s.find_first_not_of(" \t\r") == std::string_view::npos;
 }

@@ -1,3 +1,5 @@
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "common/strings.h"
