@@ -49,7 +49,7 @@ TEST(HostileInput, EachHostileLineIsQuarantinedAndTheRunGoesOn) {
       {WithDuration("evt-u64", "18446744073709551615"), "invalid_field"},
       {WithDuration("evt-frac", "95.5"), "invalid_field"},
       {"{\"event_id\": \"evt-dup\", \"event_id\": \"evt-dup2\"}", "malformed_json"},
-      {std::string("\x00\x01\x02junk\x7f\x80\x00", 12), "malformed_json"},
+      {std::string("\x00\x01\x02junk\x7f\x80\x00", 10), "malformed_json"},
       {"{\"event_id\": \"evt-sur\", \"x\": \"\\ud800\"}", "malformed_json"},
       {"{\"event_id\": \"evt-ctl\", \"x\": \"a\tb\"}", "malformed_json"},
       {"[1, 2, 3]", "malformed_json"},
