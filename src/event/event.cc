@@ -196,6 +196,7 @@ bool Intake::Process(std::string_view line, Event* ev, Rejection* r) {
   ev->fields.clear();
   ev->allowed_recipients.clear();
   ev->consent_scope.clear();
+  ev->declared_consent_scope = false;
   ev->declared_sensitivity.reset();
   ev->has_allowed_recipients = false;
   ev->type_def = nullptr;
@@ -283,9 +284,11 @@ bool Intake::ReadFlat(object obj, Event* ev, Rejection* r) {
   if (obj.at_key("sensitivity").get(e) == simdjson::SUCCESS && !ParseSensitivity(e, ev)) {
     return invalid("sensitivity must be one of non_phi, pseudonymous, phi");
   }
-  if (obj.at_key("consent_scope").get(e) == simdjson::SUCCESS &&
-      !IsStringArray(e, &ev->consent_scope)) {
-    return invalid("consent_scope must be an array of strings");
+  if (obj.at_key("consent_scope").get(e) == simdjson::SUCCESS) {
+    if (!IsStringArray(e, &ev->consent_scope)) {
+      return invalid("consent_scope must be an array of strings");
+    }
+    ev->declared_consent_scope = true;
   }
   if (obj.at_key("allowed_recipients").get(e) == simdjson::SUCCESS) {
     if (!IsStringArray(e, &ev->allowed_recipients)) {
@@ -363,6 +366,7 @@ bool Intake::ReadCloudEvents(object obj, Event* ev, Rejection* r) {
       return invalid("the consentscope extension must be a comma-separated string");
     }
     SplitCommaList(list, &ev->consent_scope);
+    ev->declared_consent_scope = true;
   }
   if (obj.at_key("allowedrecipients").get(e) == simdjson::SUCCESS) {
     if (e.get_string().get(list) != simdjson::SUCCESS) {

@@ -56,6 +56,7 @@ struct Event {
   std::optional<catalog::Level> declared_sensitivity;
   bool has_allowed_recipients = false;
   std::vector<std::string_view> allowed_recipients;
+  bool declared_consent_scope = false;  // Recorded in the ledger; grants nothing.
   std::vector<std::string_view> consent_scope;
   const catalog::EventType* type_def = nullptr;
   std::vector<FieldValue> fields;

@@ -61,7 +61,18 @@ absl::StatusOr<int64_t> Writer::Append(const EntryFacts& f) {
       json::AppendString((*f.consents)[i]->consent_id, &e);
     }
   }
-  e.append("],\"consent_versions\":[");
+  e.append("],\"consent_scope\":");
+  if (f.consent_scope == nullptr) {
+    e.append("null");
+  } else {
+    e.push_back('[');
+    for (size_t i = 0; i < f.consent_scope->size(); ++i) {
+      if (i > 0) e.push_back(',');
+      json::AppendString((*f.consent_scope)[i], &e);
+    }
+    e.push_back(']');
+  }
+  e.append(",\"consent_versions\":[");
   if (f.consents != nullptr) {
     for (size_t i = 0; i < f.consents->size(); ++i) {
       if (i > 0) e.push_back(',');

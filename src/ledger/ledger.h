@@ -37,6 +37,8 @@ struct EntryFacts {
   std::string_view detail;  // Quarantine detail (never holds payload values).
   const std::vector<const consent::ConsentRecord*>* consents = nullptr;
   const std::vector<std::string>* transforms = nullptr;
+  // The producer's declared consent scope: recorded, never granting anything (routing.md 3.2).
+  const std::vector<std::string_view>* consent_scope = nullptr;
   std::string_view delivered;  // "sha256:<hex>" of the delivered line, for allows.
   std::string_view type;
   std::string_view source;

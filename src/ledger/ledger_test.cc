@@ -170,7 +170,7 @@ class LedgerTest : public testing::Test {
 
   // A well-formed entry text for `seq` linking to `prev`, as a forger would write it.
   static std::string Forge(int64_t seq, std::string_view prev, std::string_view event_id) {
-    return "{\"consent_ids\":[],\"consent_versions\":[],\"decision\":\"allow\",\"delivered\":null,"
+    return "{\"consent_ids\":[],\"consent_scope\":null,\"consent_versions\":[],\"decision\":\"allow\",\"delivered\":null,"
            "\"detail\":null,\"event_id\":\"" +
            std::string(event_id) + "\",\"line\":1,\"policy_version\":\"" + std::string(kPolicy) +
            "\",\"prev_hash\":\"" + std::string(prev) +
@@ -252,7 +252,7 @@ TEST_F(LedgerTest, WriterAppendsCanonicalHashChainedEntries) {
 
   // The whole first entry, byte for byte (members sorted as RFC 8785 requires).
   EXPECT_EQ(rows[0].entry,
-            "{\"consent_ids\":[\"c-1\",\"c-2\"],"
+            "{\"consent_ids\":[\"c-1\",\"c-2\"],\"consent_scope\":null,"
             "\"consent_versions\":[\"2026-01-01T00:00:05Z\",\"2026-02-01T00:00:00Z\"],"
             "\"decision\":\"allow\",\"delivered\":\"sha256:abc\",\"detail\":null,"
             "\"event_id\":\"evt-1\",\"line\":1,\"policy_version\":\"sha256:policy-under-test\","
@@ -275,7 +275,8 @@ TEST_F(LedgerTest, EntriesHoldExactlyTheDocumentedFields) {
   // formats.md "Ledger export" requires these (plus "hash", added on export); ledger.h lists
   // the rest. Nothing else may appear: in particular no payload member.
   const std::set<std::string> documented = {
-      "consent_ids", "consent_versions", "decision",  "delivered",  "detail", "event_id",
+      "consent_ids", "consent_scope", "consent_versions", "decision", "delivered", "detail",
+      "event_id",
       "line",        "policy_version",   "prev_hash", "reason",     "run",    "seq",
       "sink",        "source",           "time",      "transforms", "type",   "v"};
   const std::vector<std::string> required = {"seq",        "event_id",       "sink",

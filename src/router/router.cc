@@ -203,6 +203,7 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
     facts.time = ev.time_text;
     facts.line = line;
     facts.run = summary_.run_id;
+    facts.consent_scope = ev.declared_consent_scope ? &ev.consent_scope : nullptr;
     std::string digest;
     std::string reason;
     transforms_.clear();
