@@ -81,8 +81,19 @@ TEST(Cli, BadConsentRecordsAreRejectedByLineAndGoodOnesLoad) {
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("19 new"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("warning: 3 registry records were rejected"), std::string::npos) << r.err;
   // The good records took effect: evt-0002 reached crm under c-h1.
   EXPECT_NE(ReadFile(dir / "out/crm.ndjson").find("\"evt-0002\""), std::string::npos);
+
+  // With --strict-registries the same input stops before routing anything.
+  TempDir strict;
+  args = ReferenceRunArgs(strict / "state", strict / "out");
+  args[6] = dir / "consents.ndjson";
+  args.push_back("--strict-registries");
+  Result stopped = RunLoopgate(args);
+  EXPECT_EQ(stopped.exit_code, 1);
+  EXPECT_NE(stopped.err.find("routing did not start"), std::string::npos) << stopped.err;
+  EXPECT_FALSE(fs::exists(strict / "out/crm.ndjson"));
 }
 
 TEST(Cli, ConsentImportIsIdempotent) {
@@ -149,6 +160,40 @@ TEST(Cli, LedgerExportHasTheDocumentedFields) {
     EXPECT_EQ(e["reason"].is_null(), decision == "allow");
   }
   EXPECT_EQ(n, 51);
+}
+
+TEST(Cli, OutputsThatWouldShareAFileAreAConfigError) {
+  TempDir dir;
+  std::string yaml = ReadFile(Catalog());
+  const std::string sink = "  safety_db:\n    purpose: safety_monitoring\n";
+  const size_t at = yaml.find(sink);
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + sink.size(), "    output: {type: file, path: quarantine.ndjson}\n");
+  WriteFile(dir / "clash.yaml", yaml);
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[2] = dir / "clash.yaml";
+  Result r = RunLoopgate(args);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("sink 'safety_db' and the quarantine would both write"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir / "state"));
+}
+
+TEST(Cli, OneDamagedOutputDoesNotPoisonTheNextRun) {
+  TempDir dir;
+  ASSERT_EQ(RunLoopgate(ReferenceRunArgs(dir / "state", dir / "out")).exit_code, 0);
+  // crm.ndjson was consumed (moved away); analytics_lake.ndjson was cut short by someone.
+  fs::remove(dir / "out/crm.ndjson");
+  fs::resize_file(dir / "out/analytics_lake.ndjson", 10);
+  Result damaged = RunLoopgate(ReferenceRunArgs(dir / "state", dir / "out"));
+  EXPECT_EQ(damaged.exit_code, 1);
+  EXPECT_NE(damaged.err.find("analytics_lake.ndjson holds 10 bytes"), std::string::npos)
+      << damaged.err;
+  // Once the damaged file is moved away too, the next run goes through: crm's restart from
+  // zero was committed although the run stopped.
+  fs::remove(dir / "out/analytics_lake.ndjson");
+  Result next = RunLoopgate(ReferenceRunArgs(dir / "state", dir / "out"));
+  EXPECT_EQ(next.exit_code, 0) << next.err;
 }
 
 TEST(Cli, LedgerCommandsOnAMissingStateFail) {

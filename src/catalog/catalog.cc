@@ -12,6 +12,7 @@
 
 #include "common/strings.h"
 #include "common/text.h"
+#include "common/time.h"
 #include "crypto/crypto.h"
 #include "json/json.h"
 
@@ -106,6 +107,32 @@ std::optional<Action> ParseAction(std::string_view s) {
     if (ActionName(a) == s) return a;
   }
   return std::nullopt;
+}
+
+// The JSON number grammar (RFC 8259 section 6).
+bool IsJsonNumber(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
 }
 
 bool IsSinkId(std::string_view id) {
@@ -389,6 +416,7 @@ class Loader {
           Error(v, common::StrCat(what, ": ", msg));
         }
       }
+      sink_nodes_.push_back(v);
       c->sinks.push_back(std::move(s));
     });
   }
@@ -568,6 +596,7 @@ class Loader {
         t.candidate_rules.push_back(std::move(rules));
       }
     }
+    CheckReferencesToEventTypes(*c);
     // Fields named by rules must exist somewhere, or the rule is a typo.
     for (uint32_t ri = 0; ri < c->rules.size(); ++ri) {
       for (const auto& [name, values] : c->rules[ri].fields) {
@@ -583,6 +612,53 @@ class Loader {
   }
 
  private:
+  // Names that only make sense if some event type has them. A misspelling in any of these would
+  // fail open (a sink that never asks for consent, a deny rule that never matches), so each is
+  // an error.
+  void CheckReferencesToEventTypes(const Catalog& c) {
+    std::vector<std::string> subjects;
+    for (const auto& t : c.event_types) subjects.push_back(t.subject_type);
+    const std::string subject_list = common::StrJoin(subjects, ", ");
+    auto has_subject = [&](const std::string& st) {
+      return std::find(subjects.begin(), subjects.end(), st) != subjects.end();
+    };
+    for (size_t si = 0; si < c.sinks.size() && si < sink_nodes_.size(); ++si) {
+      for (const auto& st : c.sinks[si].consent_required_for) {
+        if (!has_subject(st)) {
+          Error(sink_nodes_[si]["consent_required_for"],
+                common::StrCat("sink '", c.sinks[si].id, "': consent_required_for names subject "
+                               "type '", st, "' that no event type has (subject types: ",
+                               subject_list, ")"));
+        }
+      }
+    }
+    for (size_t ri = 0; ri < c.rules.size(); ++ri) {
+      const Rule& r = c.rules[ri];
+      const YAML::Node& node = rule_nodes_[ri];
+      for (const auto& glob : r.event_types) {
+        if (std::none_of(c.event_types.begin(), c.event_types.end(),
+                         [&](const EventType& t) { return common::GlobMatch(glob, t.id); })) {
+          Error(node["event_types"], common::StrCat("rule '", r.id, "': event type pattern '",
+                                                    glob, "' matches no event type"));
+        }
+      }
+      for (const auto& source : r.sources) {
+        if (std::none_of(c.event_types.begin(), c.event_types.end(), [&](const EventType& t) {
+              return std::find(t.sources.begin(), t.sources.end(), source) != t.sources.end();
+            })) {
+          Error(node["sources"], common::StrCat("rule '", r.id, "': no event type accepts "
+                                                "source '", source, "'"));
+        }
+      }
+      for (const auto& st : r.subject_types) {
+        if (!has_subject(st)) {
+          Error(node["subject_types"], common::StrCat("rule '", r.id, "': no event type has "
+                                                      "subject type '", st, "'"));
+        }
+      }
+    }
+  }
+
   std::optional<CompiledRule> CompileRule(const Catalog& c, uint32_t ri, const EventType& t,
                                           const Sink& sink) {
     const Rule& r = c.rules[ri];
@@ -621,11 +697,20 @@ class Loader {
         bool ok = true;
         switch (f.type) {
           case FieldType::kInteger:
-          case FieldType::kNumber: {
-            char* end = nullptr;
-            rv.number = std::strtod(text.c_str(), &end);
-            ok = !text.empty() && end == text.c_str() + text.size() && std::isfinite(rv.number) &&
-                 (f.type == FieldType::kNumber || rv.number == std::trunc(rv.number));
+          case FieldType::kNumber:
+            // Written as a JSON number would be (no hex, no "inf"), whole for integer fields.
+            ok = IsJsonNumber(text) && (f.type == FieldType::kNumber ||
+                                        text.find_first_of(".eE") == std::string::npos);
+            rv.number = ok ? std::strtod(text.c_str(), nullptr) : 0;
+            ok = ok && std::isfinite(rv.number);
+            break;
+          case FieldType::kDate:
+            ok = common::IsCalendarDate(text);
+            break;
+          case FieldType::kDatetime: {
+            const auto t = common::ParseRfc3339(text);
+            ok = t.has_value();
+            if (t) rv.instant = *t;
             break;
           }
           case FieldType::kBoolean:
@@ -656,6 +741,7 @@ class Loader {
   OutputValidator validate_output_;
   std::vector<std::string> errors_;
   std::vector<YAML::Node> rule_nodes_;
+  std::vector<YAML::Node> sink_nodes_;
   YAML::Mark context_ = YAML::Mark::null_mark();
 };
 
@@ -675,7 +761,8 @@ void AppendStringList(std::vector<std::string> items, std::string* out) {
 }  // namespace
 
 std::string Catalog::ToJson() const {
-  // Keys are written in sorted order so the text is RFC 8785 canonical.
+  // A fixed layout (docs/catalog.md, "Policy version"): deterministic for a given meaning, so
+  // its hash names the policy. It is not meant to be re-parsed.
   // Purposes, classes, event types and fields are sets: their order in the file means nothing,
   // so they are written sorted. Sinks and rules keep their order: it is the decision order.
   auto sorted = [](const auto& items, auto key) {

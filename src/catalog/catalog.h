@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/time.h"
 
 namespace loopgate::catalog {
 
@@ -72,9 +73,10 @@ struct Field {
 
 // A typed value a rule compares a field with, converted by the field's declared type.
 struct RuleValue {
-  std::string text;     // For string-like types.
-  double number = 0;    // For kInteger and kNumber.
-  bool boolean = false; // For kBoolean.
+  std::string text;        // For string, enum and date fields.
+  double number = 0;       // For kInteger and kNumber.
+  bool boolean = false;    // For kBoolean.
+  common::Instant instant; // For kDatetime: compared as an instant.
 };
 
 // A deny rule specialised to one (event type, sink) pair: the conditions on event type, sink

@@ -1,5 +1,7 @@
 #include "catalog/catalog.h"
 
+#include "common/time.h"
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -353,9 +355,7 @@ sinks:
 rules:
   - {id: hcp-glob, event_types: ["hcp.*"]}
   - {id: from-ehr, sources: [ehr]}
-  - {id: from-mobile, sources: [mobile]}
   - {id: patients, subject_types: [patient]}
-  - {id: other-sink-only, sinks: [s], event_types: [nothing.*]}
 )";
   auto c = LoadString(yaml, "test.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -366,6 +366,77 @@ rules:
   const EventType* t = (*c)->FindEventType("patient.visit");
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->candidate_rules[0][0].sources, (std::vector<std::string>{"ehr"}));
+}
+
+// Names that only mean something if an event type has them: a misspelling would fail open.
+TEST(CatalogCompileTest, ReferencesNoEventTypeHasAreErrors) {
+  const std::string yaml = R"(format: loopgate.catalog/v1
+purposes: {p: {}}
+classes: {c: {level: non_phi}}
+event_types:
+  hcp.view:
+    sources: [web]
+    subject: {type: hcp, field: id}
+    purposes: [p]
+    fields: {id: {type: string, class: c, required: true}}
+sinks:
+  s: {purpose: p, max_level: non_phi, consent_required_for: [hpc]}
+rules:
+  - {id: from-mobile, sources: [mobile]}
+  - {id: typo-subject, subject_types: [patinet]}
+  - {id: no-type, event_types: [nothing.*]}
+)";
+  auto c = LoadString(yaml, "test.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string message(c.status().message());
+  EXPECT_THAT(message, HasSubstr("test.yaml:11:61: sink 's': consent_required_for names subject "
+                                 "type 'hpc' that no event type has (subject types: hcp)"));
+  EXPECT_THAT(message, HasSubstr("test.yaml:13:32: rule 'from-mobile': no event type accepts "
+                                 "source 'mobile'"));
+  EXPECT_THAT(message, HasSubstr("rule 'typo-subject': no event type has subject type 'patinet'"));
+  EXPECT_THAT(message, HasSubstr("rule 'no-type': event type pattern 'nothing.*' matches no "
+                                 "event type"));
+}
+
+TEST(CatalogCompileTest, RuleValuesMustBeWrittenAsTheirFieldType) {
+  const std::string base = R"(format: loopgate.catalog/v1
+purposes: {p: {}}
+classes: {c: {level: non_phi}}
+event_types:
+  t:
+    sources: [web]
+    subject: {type: hcp, field: id}
+    purposes: [p]
+    fields:
+      id: {type: string, class: c, required: true}
+      n: {type: integer, class: c}
+      x: {type: number, class: c}
+      d: {type: date, class: c}
+      at: {type: datetime, class: c}
+sinks:
+  s: {purpose: p, max_level: non_phi}
+rules:
+  - {id: r, fields: {FIELD: VALUE}}
+)";
+  auto load = [&](const std::string& field, const std::string& value) {
+    std::string yaml = Replace(base, "FIELD", field);
+    return LoadString(Replace(yaml, "VALUE", value), "test.yaml");
+  };
+  EXPECT_TRUE(load("n", "16").ok());
+  EXPECT_FALSE(load("n", "0x10").ok());
+  EXPECT_FALSE(load("n", "1.5").ok());
+  EXPECT_FALSE(load("x", "inf").ok());
+  EXPECT_TRUE(load("x", "-2.5e3").ok());
+  EXPECT_TRUE(load("d", "2026-02-28").ok());
+  EXPECT_FALSE(load("d", "2026-02-30").ok());
+  EXPECT_TRUE(load("at", "'2026-04-01T12:00:00+02:00'").ok());
+  EXPECT_FALSE(load("at", "yesterday").ok());
+  // A datetime condition holds by instant, whatever the offset it is written with.
+  auto c = load("at", "'2026-04-01T12:00:00+02:00'");
+  ASSERT_TRUE(c.ok());
+  const auto* t = (*c)->FindEventType("t");
+  const auto expected = common::ParseRfc3339("2026-04-01T10:00:00Z");
+  EXPECT_EQ(t->candidate_rules[0][0].fields[0].values[0].instant, *expected);
 }
 
 TEST(CatalogCompileTest, TypeWithoutMatchingPurposeHasNoCandidates) {

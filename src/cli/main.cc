@@ -58,6 +58,7 @@ struct RunArgs {
   std::string out = "out";
   std::string as_of;
   bool json = false;
+  bool strict_registries = false;
   size_t max_line_bytes = 1 << 20;
   size_t batch_events = 8192;
 };
@@ -89,6 +90,7 @@ int RunCommand(const RunArgs& a) {
   if (auto t = transform::Transformer::Create(**catalog, keys); !t.ok()) {
     return FailConfig(t.status());
   }
+  if (auto s = router::CheckOutputs(**catalog, a.out); !s.ok()) return FailConfig(s);
   if (a.events != "-" && ::access(a.events.c_str(), R_OK) != 0) {
     return FailConfig(absl::NotFoundError(common::StrCat(a.events, ": cannot read the events file")));
   }
@@ -102,12 +104,26 @@ int RunCommand(const RunArgs& a) {
   if (!db.ok()) return Fail(db.status());
   auto lock = store::DirLock::Acquire(a.state);
   if (!lock.ok()) return Fail(lock.status());
+  int64_t rejected = 0;
   for (auto [kind, path] : {std::pair{consent::RegistryKind::kConsents, &a.consents},
                             std::pair{consent::RegistryKind::kAgreements, &a.agreements}}) {
     if (path->empty()) continue;
     auto report = consent::Import(**db, kind, *path);
     if (!report.ok()) return Fail(report.status());
     PrintImportReport(kind, *path, *report);
+    rejected += report->rejected;
+  }
+  if (rejected > 0 && a.strict_registries) {
+    std::fprintf(stderr, "loopgate: %lld registry records were rejected (listed above); routing "
+                         "did not start (--strict-registries). The good records were imported.\n",
+                 static_cast<long long>(rejected));
+    return kFailure;
+  }
+  if (rejected > 0) {
+    std::fprintf(stderr, "warning: %lld registry records were rejected (listed above) and are not "
+                         "in force: a rejected revocation leaves the consent it revokes in force. "
+                         "Use --strict-registries to stop instead.\n",
+                 static_cast<long long>(rejected));
   }
 
   options.events_path = a.events;
@@ -263,6 +279,8 @@ int Main(int argc, char** argv) {
       ->default_str("out");
   run_cmd->add_option("--as-of", run.as_of, "Processing time, RFC 3339 (default: now)");
   run_cmd->add_flag("--json", run.json, "Print the run summary as JSON");
+  run_cmd->add_flag("--strict-registries", run.strict_registries,
+                    "Do not route when any consent or agreement record is rejected");
   run_cmd->add_option("--max-line-bytes", run.max_line_bytes,
                       "Longest input line accepted; longer ones are quarantined")
       ->default_str("1048576")

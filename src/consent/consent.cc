@@ -293,10 +293,15 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
                   subject_id, purpose);
   if (auto it = cache_.find(key_); it != cache_.end()) return &it->second;
   if (!query_) {
+    // Every version of every consent that ever named this subject and purpose: a later version
+    // of the same consent_id may have moved it to another purpose or subject, and then it no
+    // longer counts here (formats.md: a later recorded_at is a new version of that consent).
     auto q = db_.Prepare(
         "SELECT consent_id, status, effective_s, effective_ns, expires_s, expires_ns, channel, "
-        "jurisdiction, recorded_s, recorded_ns, recorded_at, seq FROM consents "
-        "WHERE subject_type = ? AND subject_id = ? AND purpose = ?");
+        "jurisdiction, recorded_s, recorded_ns, recorded_at, seq, "
+        "subject_type = ?1 AND subject_id = ?2 AND purpose = ?3 FROM consents "
+        "WHERE consent_id IN (SELECT consent_id FROM consents "
+        "WHERE subject_type = ?1 AND subject_id = ?2 AND purpose = ?3)");
     if (!q.ok()) return q.status();
     query_ = std::move(*q);
   }
@@ -322,6 +327,7 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
     if (!query_->IsNull(7)) r.jurisdiction = std::string(query_->Text(7));
     r.recorded_at_text = query_->Text(10);
     r.seq = query_->Int(11);
+    r.matches_query = query_->Int(12) != 0;
     auto it = current.find(r.consent_id);
     if (it == current.end()) {
       current.emplace(r.consent_id, std::move(r));
@@ -333,7 +339,9 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
   // Bounded memory however many subjects a run meets.
   if (cache_.size() >= 65536) cache_.clear();
   auto& slot = cache_[key_];
-  for (auto& [id, r] : current) slot.push_back(std::move(r));
+  for (auto& [id, r] : current) {
+    if (r.matches_query) slot.push_back(std::move(r));
+  }
   return &slot;
 }
 

@@ -31,6 +31,7 @@ struct ConsentRecord {
   common::Instant recorded_at;
   std::string recorded_at_text;  // As written: cited in decisions as the version.
   int64_t seq = 0;               // Import order; breaks ties of equal recorded_at.
+  bool matches_query = true;     // ConsentView: this version is for the subject and purpose asked.
 };
 
 enum class Granularity : uint8_t {

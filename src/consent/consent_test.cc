@@ -317,6 +317,30 @@ TEST_F(ConsentTest, CurrentIsTheLatestVersionRecordedByAsOf) {
   EXPECT_EQ(just_before[0].jurisdiction, "US-MA");
 }
 
+TEST_F(ConsentTest, ALaterVersionForAnotherPurposeStopsTheOldOne) {
+  // formats.md: a later recorded_at is a new version of that consent. Its current version names
+  // another purpose now, so it no longer counts for the first one.
+  ConsentLine v1, v2;
+  v2.purpose = "aggregate_analytics";
+  v2.recorded_at = "2026-03-01T00:00:00Z";
+  ImportConsents({v1, v2});
+  EXPECT_THAT(Ids(Current(T("2026-02-01T00:00:00Z"), "patient", "pt-1", "patient_support")),
+              ElementsAre("c-1"));
+  EXPECT_TRUE(Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "patient_support").empty());
+  EXPECT_THAT(Ids(Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "aggregate_analytics")),
+              ElementsAre("c-1"));
+}
+
+TEST_F(ConsentTest, ALaterVersionForAnotherSubjectStopsTheOldOne) {
+  ConsentLine v1, v2;
+  v2.subject_id = "pt-2";
+  v2.recorded_at = "2026-03-01T00:00:00Z";
+  ImportConsents({v1, v2});
+  EXPECT_TRUE(Current(T("2026-06-30T00:00:00Z"), "patient", "pt-1", "patient_support").empty());
+  EXPECT_THAT(Ids(Current(T("2026-06-30T00:00:00Z"), "patient", "pt-2", "patient_support")),
+              ElementsAre("c-1"));
+}
+
 TEST_F(ConsentTest, RecordedAtIsComparedAsAnInstant) {
   ConsentLine a;
   a.recorded_at = "2026-02-01T01:00:00+02:00";  // 2026-01-31T23:00:00Z

@@ -126,7 +126,21 @@ absl::Status Writer::SaveHead() {
   return db_.SetMeta("ledger_head", head_hex_);
 }
 
+namespace {
+absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db);
+}  // namespace
+
 absl::StatusOr<VerifyReport> Verify(store::Database& db) {
+  // One read transaction: entries and committed head from the same snapshot, so a run
+  // committing meanwhile is never mistaken for tampering (WAL readers see a fixed snapshot).
+  if (auto s = db.Exec("BEGIN"); !s.ok()) return s;
+  auto report = VerifySnapshot(db);
+  (void)db.Exec("COMMIT");
+  return report;
+}
+
+namespace {
+absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
   VerifyReport report;
   auto q = db.Prepare("SELECT seq, event_id, entry, hash FROM ledger ORDER BY seq");
   if (!q.ok()) return q.status();
@@ -212,6 +226,8 @@ absl::StatusOr<VerifyReport> Verify(store::Database& db) {
   report.head_hash = prev;
   return report;
 }
+
+}  // namespace
 
 absl::Status Export(store::Database& db, std::FILE* out) {
   auto q = db.Prepare("SELECT entry, hash FROM ledger ORDER BY seq");

@@ -51,6 +51,12 @@ bool Equals(const catalog::Field& field, simdjson::dom::element value,
       bool b;
       return value.get_bool().get(b) == simdjson::SUCCESS && b == want.boolean;
     }
+    case FieldType::kDatetime: {
+      std::string_view s;
+      if (value.get_string().get(s) != simdjson::SUCCESS) return false;
+      const auto t = common::ParseRfc3339(s);
+      return t && *t == want.instant;
+    }
     default: {
       std::string_view s;
       return value.get_string().get(s) == simdjson::SUCCESS && s == want.text;

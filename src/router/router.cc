@@ -7,9 +7,10 @@
 #include <filesystem>
 #include <memory>
 
-#include "common/strings.h"
 #include "common/line_reader.h"
 #include "common/status.h"
+#include "common/strings.h"
+#include "common/text.h"
 #include "consent/consent.h"
 #include "event/event.h"
 #include "json/json.h"
@@ -115,6 +116,9 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
   std::vector<sink::Output*> all;
   for (auto& o : outputs_) all.push_back(o.get());
   all.push_back(quarantine_.get());
+  // An output that cannot be recovered stops the run, but the others' positions are still
+  // recorded, so what Recover did to them (a file begun again) is never left uncommitted.
+  absl::Status recovery = absl::OkStatus();
   for (sink::Output* o : all) {
     committed_q.Bind(1, o->key());
     ASSIGN_OR_RETURN(bool found, committed_q.Step());
@@ -122,11 +126,15 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
     if (found) committed = committed_q.Int(0);
     committed_q.Reset();
     if (auto s = o->Recover(committed); !s.ok()) {
-      (void)db_.Rollback();
-      return s;
+      if (recovery.ok()) recovery = s;
+      continue;
     }
     save_position_.Bind(1, o->key()).Bind(2, o->Position());
     RETURN_IF_ERROR(save_position_.Run());
+  }
+  if (!recovery.ok()) {
+    RETURN_IF_ERROR(db_.Commit());
+    return recovery;
   }
   ASSIGN_OR_RETURN(auto run_insert,
                    db_.Prepare("INSERT INTO runs (started_at, as_of, policy_version) "
@@ -286,8 +294,10 @@ absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event*
   facts.line = line;
   facts.run = summary_.run_id;
   if (facts_from != nullptr) {
-    facts.type = facts_from->type;
-    facts.source = facts_from->source;
+    // A rejected line's type and source are producer text, not catalog names: they reach the
+    // ledger only when they are plain identifiers, so no data smuggled into them is kept.
+    facts.type = common::IsPrintableName(facts_from->type) ? facts_from->type : "";
+    facts.source = common::IsPrintableName(facts_from->source) ? facts_from->source : "";
     facts.time = facts_from->time_text;
   }
   ASSIGN_OR_RETURN(int64_t seq, ledger_->Append(facts));
@@ -393,8 +403,27 @@ std::string Summary::ToText() const {
   return o;
 }
 
+absl::Status CheckOutputs(const catalog::Catalog& catalog, const std::string& out_dir) {
+  std::vector<std::pair<std::string, std::string>> paths;  // (file, who writes it)
+  paths.emplace_back(std::filesystem::absolute(out_dir + "/quarantine.ndjson").lexically_normal(),
+                     "the quarantine");
+  for (const auto& s : catalog.sinks) {
+    ASSIGN_OR_RETURN(auto out, sink::CreateOutput(s.output, {out_dir, s.id}));
+    for (const auto& [path, who] : paths) {
+      if (path == out->key()) {
+        return absl::InvalidArgumentError(common::StrCat(
+            "sink '", s.id, "' and ", who, " would both write ", path,
+            "; give each sink its own output path"));
+      }
+    }
+    paths.emplace_back(out->key(), common::StrCat("sink '", s.id, "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Summary> Run(const catalog::Catalog& catalog, const transform::KeyStore& keys,
                             store::Database& db, const Options& options) {
+  RETURN_IF_ERROR(CheckOutputs(catalog, options.out_dir));
   const bool from_stdin = options.events_path == "-";
   const int fd = from_stdin ? STDIN_FILENO
                             : ::open(options.events_path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -51,6 +51,10 @@ struct Summary {
   std::string ToText() const;
 };
 
+// Checks that no two outputs (sinks, quarantine) resolve to the same file under `out_dir`.
+// Touches nothing. Errors: InvalidArgument naming both.
+absl::Status CheckOutputs(const catalog::Catalog& catalog, const std::string& out_dir);
+
 // Runs the router. Errors: the input cannot be read, an output cannot be written (the batch in
 // flight is not committed), or the state store fails. Decisions are never errors.
 absl::StatusOr<Summary> Run(const catalog::Catalog& catalog, const transform::KeyStore& keys,

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS consents (
   record TEXT NOT NULL                -- the whole record, RFC 8785
 );
 CREATE INDEX IF NOT EXISTS consents_by_subject ON consents (subject_type, subject_id, purpose);
+CREATE INDEX IF NOT EXISTS consents_by_id ON consents (consent_id);
 CREATE TABLE IF NOT EXISTS agreements (
   seq INTEGER PRIMARY KEY,
   digest BLOB NOT NULL UNIQUE,
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS ledger (
   seq INTEGER PRIMARY KEY,
   event_id TEXT,
   entry TEXT NOT NULL,                -- canonical JSON, the bytes that are hashed
-  hash BLOB NOT NULL
+  hash TEXT NOT NULL                  -- lowercase hex SHA-256 of entry
 );
 CREATE TABLE IF NOT EXISTS quarantine_index (event_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantined (

@@ -57,7 +57,8 @@ class Database {
   // Opens (creating when missing) `<dir>/state.db`, creating `dir` too. Errors: Internal for
   // I/O problems, FailedPrecondition for a state of another schema version.
   static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& dir);
-  // Opens an existing state read-only. Errors: NotFound when there is no state in `dir`.
+  // Opens an existing state (never creating one). Errors: NotFound when there is no state in
+  // `dir`.
   static absl::StatusOr<std::unique_ptr<Database>> OpenExisting(const std::string& dir);
   ~Database();
 

@@ -37,6 +37,16 @@ class FileOutput : public Output {
     if (fd_ < 0) {
       return absl::InternalError(common::StrCat("cannot open ", path_, ": ", std::strerror(errno)));
     }
+    if (!exists) {
+      // Make the new file's directory entry durable too, or a power loss could lose the file
+      // and the next run would take it for one consumed downstream.
+      const std::string dir = std::filesystem::path(path_).parent_path().string();
+      const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+      }
+    }
     // Never committed: append after whatever the file already holds (the router records that
     // position before writing). Committed but missing: consumed downstream, start from zero.
     // Longer than committed: the tail is from a batch that never committed; cut it.
