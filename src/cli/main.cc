@@ -2,6 +2,7 @@
 // a ledger that does not verify, nothing found), 2 usage or configuration error (nothing is
 // written then).
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -132,14 +133,24 @@ int RunCommand(const RunArgs& a) {
   options.batch_events = a.batch_events;
   const auto started = std::chrono::steady_clock::now();
   if (::isatty(STDERR_FILENO)) {
-    options.progress = [started, last = std::chrono::steady_clock::time_point()](
-                           uint64_t lines, uint64_t bytes) mutable {
+    struct stat st;
+    const uint64_t total = a.events != "-" && ::stat(a.events.c_str(), &st) == 0 &&
+                                   S_ISREG(st.st_mode)
+                               ? static_cast<uint64_t>(st.st_size)
+                               : 0;
+    options.progress = [started, total, last = std::chrono::steady_clock::time_point()](
+                           uint64_t lines, uint64_t bytes, bool done) mutable {
       const auto now = std::chrono::steady_clock::now();
-      if (now - last < std::chrono::milliseconds(250)) return;
+      if (!done && now - last < std::chrono::milliseconds(250)) return;
       last = now;
       const double secs = std::chrono::duration<double>(now - started).count();
-      std::fprintf(stderr, "\r  %llu lines, %.1f MiB, %.0f lines/s   ",
-                   static_cast<unsigned long long>(lines), static_cast<double>(bytes) / 1048576.0,
+      std::fprintf(stderr, "\r  %llu lines, %.1f MiB", static_cast<unsigned long long>(lines),
+                   static_cast<double>(bytes) / 1048576.0);
+      if (total > 0) {
+        std::fprintf(stderr, " (%.0f%%)", 100.0 * static_cast<double>(bytes) /
+                                              static_cast<double>(total));
+      }
+      std::fprintf(stderr, ", %.0f lines/s   ",
                    secs > 0 ? static_cast<double>(lines) / secs : 0.0);
     };
   }

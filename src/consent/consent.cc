@@ -284,6 +284,11 @@ absl::StatusOr<ImportReport> Import(store::Database& db, RegistryKind kind,
   return report;
 }
 
+namespace {
+// About 100 MiB at the most; enough to hold every (subject, purpose) of a large programme.
+constexpr size_t kCacheEntries = 1 << 19;
+}  // namespace
+
 ConsentView::ConsentView(store::Database& db, common::Instant as_of) : db_(db), as_of_(as_of) {}
 
 absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
@@ -337,7 +342,7 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
   }
   query_->Reset();
   // Bounded memory however many subjects a run meets.
-  if (cache_.size() >= 65536) cache_.clear();
+  if (cache_.size() >= kCacheEntries) cache_.clear();
   auto& slot = cache_[key_];
   for (auto& [id, r] : current) {
     if (r.matches_query) slot.push_back(std::move(r));

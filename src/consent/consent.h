@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/time.h"
 #include "store/store.h"
@@ -86,7 +86,8 @@ class ConsentView {
   store::Database& db_;
   common::Instant as_of_;
   std::optional<store::Statement> query_;
-  std::unordered_map<std::string, std::vector<ConsentRecord>> cache_;
+  // Per (subject, purpose). Bounded: cleared when full, so memory never grows with the input.
+  absl::flat_hash_map<std::string, std::vector<ConsentRecord>> cache_;
   std::string key_;
 };
 

@@ -1,6 +1,7 @@
 #include "json/json.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -169,15 +170,24 @@ bool Utf16Less(std::string_view a, std::string_view b) {
 
 void AppendString(std::string_view s, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Bytes that need escaping: control characters, '"' and '\\'. Everything else, including
+  // all UTF-8 beyond ASCII, is copied as is (RFC 8785 section 3.2.2.2).
+  static constexpr auto kPlain = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 256; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+    return t;
+  }();
+  out->reserve(out->size() + s.size() + 2);
   out->push_back('"');
-  size_t run = 0;  // Start of the pending run of bytes that need no escaping.
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      continue;
-    }
-    out->append(s.data() + run, i - run);
-    run = i + 1;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    size_t run = i;
+    while (run < n && kPlain[p[run]]) ++run;
+    out->append(s.data() + i, run - i);
+    if (run == n) break;
+    const unsigned char c = p[run];
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -191,8 +201,8 @@ void AppendString(std::string_view s, std::string* out) {
         out->append(esc, sizeof(esc));
       }
     }
+    i = run + 1;
   }
-  out->append(s.data() + run, s.size() - run);
   out->push_back('"');
 }
 

@@ -28,15 +28,18 @@ enum class Outcome : uint8_t {
 };
 std::string_view OutcomeName(Outcome outcome);
 
-// What one entry records. Empty views are written as null.
+// What one entry records. Empty views are written as null. Views must stay valid until the
+// Append call returns.
 struct EntryFacts {
   std::string_view event_id;
   std::string_view sink;
   Outcome outcome = Outcome::kDeny;
   std::string_view reason;
   std::string_view detail;  // Quarantine detail (never holds payload values).
-  const std::vector<const consent::ConsentRecord*>* consents = nullptr;
-  const std::vector<std::string>* transforms = nullptr;
+  // The consent versions cited: ids and their recorded_at, in the same order.
+  std::vector<std::string_view> consent_ids;
+  std::vector<std::string_view> consent_versions;
+  std::vector<std::string_view> transforms;  // "field=action" notes.
   // The producer's declared consent scope: recorded, never granting anything (routing.md 3.2).
   const std::vector<std::string_view>* consent_scope = nullptr;
   std::string_view delivered;  // "sha256:<hex>" of the delivered line, for allows.
@@ -47,14 +50,21 @@ struct EntryFacts {
   int64_t run = 0;
 };
 
-// Appends entries inside the caller's transaction. Not thread-safe.
+// Appends entries inside the caller's transaction. Storage keeps one row per event
+// (docs/state.md, "ledger"); each entry is still hashed and chained on its own, in the
+// canonical form of docs/ledger-format.md. Not thread-safe.
 class Writer {
  public:
-  // Reads the chain head from the store. Errors: from the store.
+  // Reads the chain head from the store and registers `policy_version`. Errors: the store's.
   static absl::StatusOr<std::unique_ptr<Writer>> Open(store::Database& db,
                                                       std::string policy_version);
 
-  // Builds, hashes and inserts the next entry; returns its seq.
+  // Appends all entries of one event (its decisions, or one quarantine) as consecutive seqs.
+  // The event's facts (id, type, source, time, line, run, consent scope) are taken from the
+  // first entry. Returns the first seq.
+  absl::StatusOr<int64_t> AppendEvent(const std::vector<EntryFacts>& entries);
+
+  // Appends a single entry (an event of its own).
   absl::StatusOr<int64_t> Append(const EntryFacts& facts);
 
   // Records the chain head; call in the same transaction as the appends it covers.
@@ -69,10 +79,12 @@ class Writer {
 
   store::Database& db_;
   std::string policy_version_;
+  int64_t policy_id_ = 0;
   store::Statement insert_;
   int64_t seq_ = 0;
   std::string head_hex_;
-  std::string entry_;
+  std::string entry_, body_, hashes_;
+  std::vector<EntryFacts> single_;
 };
 
 // The hash that precedes the first entry.

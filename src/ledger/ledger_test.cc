@@ -1,12 +1,12 @@
 #include "ledger/ledger.h"
 
-#include <stdio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,40 +22,96 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr std::string_view kPolicy = "sha256:policy-under-test";
+constexpr std::string_view kPolicy2 = "sha256:second-policy";
+constexpr size_t kHashBytes = 32;
 
-// One stored ledger row.
-struct Row {
-  int64_t seq = 0;
-  std::optional<std::string> event_id;
-  std::string entry;
-  std::string hash;
-};
-
-// The members of an entry, as parsed.
-struct Parsed {
-  std::string canonical;
-  std::set<std::string> keys;
-  int64_t seq = 0;
-  std::string prev_hash;
-  bool ok = false;
-};
-
-Parsed Parse(std::string_view text) {
-  Parsed p;
-  json::StrictParser parser;
-  auto root = parser.ParseCopy(text, &p.canonical);
-  simdjson::dom::object o;
-  if (!root.ok() || root->get_object().get(o) != simdjson::SUCCESS) return p;
-  for (auto field : o) p.keys.emplace(field.key);
-  std::string_view prev;
-  if (o["seq"].get_int64().get(p.seq) != simdjson::SUCCESS) return p;
-  if (o["prev_hash"].get_string().get(prev) != simdjson::SUCCESS) return p;
-  p.prev_hash = prev;
-  p.ok = true;
-  return p;
+// The members every entry holds (docs/ledger-format.md), and nothing else.
+const std::set<std::string>& DocumentedMembers() {
+  static const std::set<std::string> members = {
+      "consent_ids", "consent_scope", "consent_versions", "decision", "delivered",
+      "detail",      "event_id",      "line",             "policy_version", "prev_hash",
+      "reason",      "run",           "seq",              "sink",     "source",
+      "time",        "transforms",    "type",             "v"};
+  return members;
 }
 
+// The exact problem texts Verify reports (ledger.h, docs/ledger-format.md section 6).
+std::string Modified(int64_t n) {
+  return "entry " + std::to_string(n) + " was modified, or does not link to entry " +
+         std::to_string(n - 1) + " (its hash does not match its content and the hash before it)";
+}
+std::string Missing(int64_t n, int64_t next) {
+  return "entry " + std::to_string(n) + " is missing (deleted); the next stored entry is " +
+         std::to_string(next);
+}
+std::string Damaged(int64_t n) {
+  return "entry " + std::to_string(n) +
+         " is stored damaged (its row does not parse, or its hashes do not fit its entries)";
+}
+std::string OutOfOrder(int64_t n, int64_t row) {
+  return "entry " + std::to_string(n) + " is stored out of order (a row starting at entry " +
+         std::to_string(row) + " overlaps the entries before it)";
+}
+std::string SizeMismatch(int64_t holds, int64_t committed) {
+  return "the ledger holds " + std::to_string(holds) + " entries but " +
+         std::to_string(committed) + " were committed (entries at the end were " +
+         (committed > holds ? "deleted" : "appended outside Loopgate") + ")";
+}
+constexpr std::string_view kHeadDiffers = "the last entry's hash differs from the committed head";
+constexpr std::string_view kSizeNotANumber =
+    "the committed ledger size in the state is not a number (edited)";
+
 std::string Sha256Hex(std::string_view text) { return crypto::ToHex(crypto::Sha256(text)); }
+
+// The 32 raw bytes of SHA-256(text), as the hashes blob stores them.
+std::string Sha256Bytes(std::string_view text) {
+  const crypto::Digest d = crypto::Sha256(text);
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+// Lowercase hex of 32 raw hash bytes.
+std::string HexOfHash(std::string_view bytes) {
+  crypto::Digest d{};
+  EXPECT_EQ(bytes.size(), d.size());
+  std::memcpy(d.data(), bytes.data(), std::min(bytes.size(), d.size()));
+  return crypto::ToHex(d);
+}
+
+// The RFC 8785 form of `text`, or "<invalid>".
+std::string Canonical(std::string_view text) {
+  json::StrictParser parser;
+  std::string canonical;
+  if (!parser.ParseCopy(text, &canonical).ok()) return "<invalid>";
+  return canonical;
+}
+
+// One exported line, taken apart.
+struct Exported {
+  std::string line;
+  std::string entry;  // The line without its "hash" member: the text that is hashed.
+  std::string hash;
+  std::set<std::string> keys;  // Members of the line, "hash" included.
+  int64_t seq = 0;
+  std::string prev_hash;
+  std::string event_id;  // "" for null.
+  std::string sink;      // "" for null.
+  std::string reason;    // "" for null.
+  std::string detail;    // "" for null.
+  std::string type;      // "" for null.
+  std::string policy_version;
+  uint64_t line_no = 0;
+};
+
+// One stored ledger row.
+struct StoredRow {
+  int64_t seq = 0;
+  int64_t policy = 0;
+  std::string body;
+  std::string hashes;  // Raw bytes.
+};
+
+// One event's entries, as AppendEvent takes them.
+using Event = std::vector<EntryFacts>;
 
 class LedgerTest : public testing::Test {
  protected:
@@ -74,484 +130,277 @@ class LedgerTest : public testing::Test {
     fs::remove_all(root_);
   }
 
-  // Appends `facts` in one committed transaction, as the router does; returns the seqs.
-  std::vector<int64_t> AppendCommitted(const std::vector<EntryFacts>& facts) {
-    std::vector<int64_t> seqs;
-    auto w = Writer::Open(*db_, std::string(kPolicy));
-    EXPECT_TRUE(w.ok()) << w.status();
-    if (!w.ok()) return seqs;
-    EXPECT_TRUE(db_->Begin().ok());
-    for (const auto& f : facts) {
-      auto seq = (*w)->Append(f);
-      EXPECT_TRUE(seq.ok()) << seq.status();
-      if (seq.ok()) seqs.push_back(*seq);
-    }
-    EXPECT_TRUE((*w)->SaveHead().ok());
-    EXPECT_TRUE(db_->Commit().ok());
-    return seqs;
-  }
-
-  // A ledger of `n` deny entries for events evt-1..evt-n.
-  void AppendDenies(int n) {
-    ids_.clear();
-    for (int i = 1; i <= n; ++i) ids_.push_back("evt-" + std::to_string(i));
-    std::vector<EntryFacts> facts;
-    for (int i = 0; i < n; ++i) facts.push_back(Deny(ids_[static_cast<size_t>(i)], "crm"));
-    AppendCommitted(facts);
-  }
-
-  static EntryFacts Deny(std::string_view event_id, std::string_view sink) {
+  static EntryFacts Deny(std::string_view event_id, std::string_view sink,
+                         std::string_view reason = "no_consent", uint64_t line = 1) {
     EntryFacts f;
     f.event_id = event_id;
     f.sink = sink;
     f.outcome = Outcome::kDeny;
-    f.reason = "no_consent";
+    f.reason = reason;
     f.type = "patient.support.milestone";
     f.source = "support_hub";
     f.time = "2026-04-01T00:00:00Z";
-    f.line = 1;
+    f.line = line;
     f.run = 1;
     return f;
   }
 
-  static EntryFacts Quarantine(std::string_view event_id) {
+  static EntryFacts Allow(std::string_view event_id, std::string_view sink,
+                          std::string_view delivered, uint64_t line = 1) {
+    EntryFacts f = Deny(event_id, sink, "", line);
+    f.outcome = Outcome::kAllow;
+    f.delivered = delivered;
+    return f;
+  }
+
+  static EntryFacts Quarantine(std::string_view event_id, uint64_t line = 9) {
     EntryFacts f;
     f.event_id = event_id;
     f.outcome = Outcome::kQuarantine;
     f.reason = "id_conflict";
     f.detail = "this event id was already accepted with different content";
-    f.line = 9;
+    f.line = line;
     f.run = 1;
     return f;
   }
 
-  std::vector<Row> Rows() {
-    std::vector<Row> rows;
-    auto q = db_->Prepare("SELECT seq, event_id, entry, hash FROM ledger ORDER BY seq");
-    EXPECT_TRUE(q.ok());
+  // Appends each event as one row, all in one committed transaction under `policy`, as the
+  // router does; returns each row's first seq.
+  std::vector<int64_t> AppendEvents(const std::vector<Event>& events,
+                                    std::string_view policy = kPolicy) {
+    std::vector<int64_t> firsts;
+    auto w = Writer::Open(*db_, std::string(policy));
+    EXPECT_TRUE(w.ok()) << w.status();
+    if (!w.ok()) return firsts;
+    EXPECT_TRUE(db_->Begin().ok());
+    for (const Event& e : events) {
+      auto first = e.size() == 1 ? (*w)->Append(e[0]) : (*w)->AppendEvent(e);
+      EXPECT_TRUE(first.ok()) << first.status();
+      if (first.ok()) firsts.push_back(*first);
+    }
+    EXPECT_TRUE((*w)->SaveHead().ok());
+    EXPECT_TRUE(db_->Commit().ok());
+    return firsts;
+  }
+
+  // The standard ledger: 9 entries in 5 rows.
+  //   row 1: evt-1, one deny                                    entry 1
+  //   row 2: evt-2, an allow citing consents and a deny         entries 2-3 (has a consent scope)
+  //   row 4: evt-3, three denies with distinct reasons          entries 4-6
+  //   row 7: a quarantine of evt-4                              entry 7
+  //   row 8: evt-5, two allows with distinct delivered digests  entries 8-9
+  void AppendStandard() {
+    EntryFacts allow = Allow("evt-2", "crm", "sha256:abc", 2);
+    allow.consent_ids = {"c-1", "c-2"};
+    allow.consent_versions = {"2026-01-01T00:00:05Z", "2026-02-01T00:00:00Z"};
+    allow.transforms = {"patient_id:tokenize", "zip:generalize"};
+    allow.consent_scope = &scope_;
+    EntryFacts deny = Deny("evt-2", "lake", "purpose_not_permitted", 2);
+    deny.consent_scope = &scope_;
+    const std::vector<int64_t> firsts = AppendEvents({
+        {Deny("evt-1", "crm", "no_consent", 1)},
+        {allow, deny},
+        {Deny("evt-3", "crm", "no_consent", 3), Deny("evt-3", "lake", "no_agreement", 3),
+         Deny("evt-3", "sms", "outside_window", 3)},
+        {Quarantine("evt-4", 4)},
+        {Allow("evt-5", "crm", "sha256:aa", 5), Allow("evt-5", "lake", "sha256:bb", 5)},
+    });
+    ASSERT_THAT(firsts, ElementsAre(1, 2, 4, 7, 8));
+  }
+
+  std::vector<StoredRow> Rows() {
+    std::vector<StoredRow> rows;
+    auto q = db_->Prepare("SELECT seq, policy, body, hashes FROM ledger ORDER BY seq");
+    EXPECT_TRUE(q.ok()) << q.status();
     if (!q.ok()) return rows;
     while (true) {
       auto r = q->Step();
-      EXPECT_TRUE(r.ok());
+      EXPECT_TRUE(r.ok()) << r.status();
       if (!r.ok() || !*r) break;
-      Row row;
+      StoredRow row;
       row.seq = q->Int(0);
-      if (!q->IsNull(1)) row.event_id = std::string(q->Text(1));
-      row.entry = q->Text(2);
-      row.hash = q->Text(3);
+      row.policy = q->Int(1);
+      row.body = q->Text(2);
+      row.hashes = q->Blob(3);
       rows.push_back(std::move(row));
     }
     return rows;
   }
 
-  Row RowAt(int64_t seq) {
+  StoredRow RowAt(int64_t seq) {
     for (auto& r : Rows()) {
       if (r.seq == seq) return r;
     }
     ADD_FAILURE() << "no ledger row " << seq;
-    return Row{};
+    return StoredRow{};
   }
 
-  void SetRow(int64_t seq, std::string_view entry, std::string_view hash) {
-    auto q = db_->Prepare("UPDATE ledger SET entry = ?, hash = ? WHERE seq = ?");
+  // The stored hash (hex) of entry `seq`, wherever its row starts.
+  std::string StoredHash(int64_t seq) {
+    for (const StoredRow& r : Rows()) {
+      const int64_t n = static_cast<int64_t>(r.hashes.size() / kHashBytes);
+      if (seq >= r.seq && seq < r.seq + n) {
+        return HexOfHash(std::string_view(r.hashes).substr(
+            static_cast<size_t>(seq - r.seq) * kHashBytes, kHashBytes));
+      }
+    }
+    ADD_FAILURE() << "no stored entry " << seq;
+    return "";
+  }
+
+  int64_t PolicyId(std::string_view version) {
+    auto q = db_->Prepare("SELECT id FROM policies WHERE version = ?");
+    EXPECT_TRUE(q.ok());
+    if (!q.ok()) return -1;
+    q->Bind(1, version);
+    auto r = q->Step();
+    EXPECT_TRUE(r.ok() && *r) << "no policy " << version;
+    return r.ok() && *r ? q->Int(0) : -1;
+  }
+
+  void Sql(std::string_view sql) {
+    const absl::Status s = db_->Exec(sql);
+    ASSERT_TRUE(s.ok()) << s << "\n" << sql;
+  }
+
+  void SetBody(int64_t seq, std::string_view body) {
+    auto q = db_->Prepare("UPDATE ledger SET body = ? WHERE seq = ?");
     ASSERT_TRUE(q.ok());
-    q->Bind(1, entry).Bind(2, hash).Bind(3, seq);
+    q->Bind(1, body).Bind(2, seq);
     ASSERT_TRUE(q->Run().ok());
     ASSERT_EQ(sqlite3_changes(db_->raw()), 1);
   }
 
-  void InsertRow(int64_t seq, std::string_view event_id, std::string_view entry,
-                 std::string_view hash) {
-    auto q = db_->Prepare("INSERT INTO ledger (seq, event_id, entry, hash) VALUES (?, ?, ?, ?)");
+  // Replaces the one occurrence of `from` in row `seq`'s body.
+  void EditBody(int64_t seq, std::string_view from, std::string_view to) {
+    std::string body = RowAt(seq).body;
+    const size_t at = body.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " not in " << body;
+    ASSERT_EQ(body.find(from, at + 1), std::string::npos) << from << " twice in " << body;
+    body.replace(at, from.size(), to);
+    SetBody(seq, body);
+  }
+
+  void SetHashes(int64_t seq, std::string_view bytes) {
+    auto q = db_->Prepare("UPDATE ledger SET hashes = ? WHERE seq = ?");
     ASSERT_TRUE(q.ok());
-    q->Bind(1, seq).Bind(2, event_id).Bind(3, entry).Bind(4, hash);
+    q->BindBlob(1, bytes.data(), bytes.size()).Bind(2, seq);
+    ASSERT_TRUE(q->Run().ok());
+    ASSERT_EQ(sqlite3_changes(db_->raw()), 1);
+  }
+
+  // Stores SHA-256(`text_to_hash`) as the hash of the `index`-th entry of row `row_seq`.
+  void SetStoredHash(int64_t row_seq, size_t index, std::string_view text_to_hash) {
+    std::string hashes = RowAt(row_seq).hashes;
+    ASSERT_LE((index + 1) * kHashBytes, hashes.size());
+    hashes.replace(index * kHashBytes, kHashBytes, Sha256Bytes(text_to_hash));
+    SetHashes(row_seq, hashes);
+  }
+
+  void InsertRow(int64_t seq, int64_t policy, std::string_view body, std::string_view hashes) {
+    auto q = db_->Prepare("INSERT INTO ledger (seq, policy, body, hashes) VALUES (?, ?, ?, ?)");
+    ASSERT_TRUE(q.ok());
+    q->Bind(1, seq).Bind(2, policy).Bind(3, body).BindBlob(4, hashes.data(), hashes.size());
     ASSERT_TRUE(q->Run().ok());
   }
 
-  // A well-formed entry text for `seq` linking to `prev`, as a forger would write it.
-  static std::string Forge(int64_t seq, std::string_view prev, std::string_view event_id) {
-    return "{\"consent_ids\":[],\"consent_scope\":null,\"consent_versions\":[],\"decision\":\"allow\",\"delivered\":null,"
-           "\"detail\":null,\"event_id\":\"" +
-           std::string(event_id) + "\",\"line\":1,\"policy_version\":\"" + std::string(kPolicy) +
-           "\",\"prev_hash\":\"" + std::string(prev) +
-           "\",\"reason\":null,\"run\":1,\"seq\":" + std::to_string(seq) +
-           ",\"sink\":\"crm\",\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,"
-           "\"v\":1}";
+  // Moves every row at or after `from` up by `by` seqs.
+  void Renumber(int64_t from, int64_t by) {
+    Sql("UPDATE ledger SET seq = seq + 100000 WHERE seq >= " + std::to_string(from));
+    Sql("UPDATE ledger SET seq = seq - 100000 + " + std::to_string(by) +
+        " WHERE seq >= 100000");
   }
 
-  VerifyReport MustVerify() {
-    auto r = Verify(*db_);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : VerifyReport{};
+  // A well-formed allow entry for `seq` linking to `prev`, written from the documentation as a
+  // forger would (canonical: members sorted, no spaces).
+  static std::string ForgeEntry(int64_t seq, std::string_view prev, std::string_view sink) {
+    return "{\"consent_ids\":[],\"consent_scope\":null,\"consent_versions\":[],"
+           "\"decision\":\"allow\",\"delivered\":null,\"detail\":null,"
+           "\"event_id\":\"evt-forged\",\"line\":1,\"policy_version\":\"" +
+           std::string(kPolicy) + "\",\"prev_hash\":\"" + std::string(prev) +
+           "\",\"reason\":null,\"run\":1,\"seq\":" + std::to_string(seq) + ",\"sink\":\"" +
+           std::string(sink) +
+           "\",\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":1}";
   }
-
-  std::string root_;
-  std::vector<std::string> ids_;
-  std::unique_ptr<store::Database> db_;
-};
-
-TEST_F(LedgerTest, GenesisIsSixtyFourZeros) { EXPECT_EQ(GenesisHash(), std::string(64, '0')); }
-
-TEST_F(LedgerTest, WriterAppendsCanonicalHashChainedEntries) {
-  consent::ConsentRecord c1, c2;
-  c1.consent_id = "c-1";
-  c1.recorded_at_text = "2026-01-01T00:00:05Z";
-  c2.consent_id = "c-2";
-  c2.recorded_at_text = "2026-02-01T00:00:00Z";
-  const std::vector<const consent::ConsentRecord*> cited = {&c1, &c2};
-  const std::vector<std::string> transforms = {"patient_id:tokenize", "zip:generalize"};
-  EntryFacts allow = Deny("evt-1", "analytics_lake");
-  allow.outcome = Outcome::kAllow;
-  allow.reason = "";
-  allow.consents = &cited;
-  allow.transforms = &transforms;
-  allow.delivered = "sha256:abc";
-  EntryFacts deny = Deny("evt-1", "crm");
-  EntryFacts quarantine = Quarantine("");  // No id could be read.
-
-  auto w = Writer::Open(*db_, std::string(kPolicy));
-  ASSERT_TRUE(w.ok()) << w.status();
-  EXPECT_EQ((*w)->size(), 0);
-  EXPECT_EQ((*w)->head_hash(), GenesisHash());
-  ASSERT_TRUE(db_->Begin().ok());
-  std::vector<int64_t> seqs;
-  for (const EntryFacts* f : {&allow, &deny, &quarantine}) {
-    auto seq = (*w)->Append(*f);
-    ASSERT_TRUE(seq.ok()) << seq.status();
-    seqs.push_back(*seq);
-  }
-  ASSERT_TRUE((*w)->SaveHead().ok());
-  ASSERT_TRUE(db_->Commit().ok());
-  EXPECT_THAT(seqs, ElementsAre(1, 2, 3));
-  EXPECT_EQ((*w)->size(), 3);
-
-  const std::vector<Row> rows = Rows();
-  ASSERT_EQ(rows.size(), 3u);
-  std::string prev = GenesisHash();
-  for (const Row& row : rows) {
-    const Parsed p = Parse(row.entry);
-    ASSERT_TRUE(p.ok) << row.entry;
-    EXPECT_EQ(p.canonical, row.entry) << "entry " << row.seq << " is not RFC 8785 canonical";
-    EXPECT_EQ(p.seq, row.seq);
-    EXPECT_EQ(p.prev_hash, prev);
-    EXPECT_EQ(row.hash, Sha256Hex(row.entry));
-    EXPECT_EQ(row.hash.size(), 64u);
-    prev = row.hash;
-  }
-  EXPECT_EQ((*w)->head_hash(), prev);
-  auto size = db_->GetMeta("ledger_size");
-  auto head = db_->GetMeta("ledger_head");
-  ASSERT_TRUE(size.ok() && size->has_value());
-  ASSERT_TRUE(head.ok() && head->has_value());
-  EXPECT_EQ(**size, "3");
-  EXPECT_EQ(**head, prev);
-
-  EXPECT_EQ(rows[0].event_id, "evt-1");
-  EXPECT_EQ(rows[1].event_id, "evt-1");
-  EXPECT_FALSE(rows[2].event_id.has_value());  // Column is NULL without an id.
-
-  // The whole first entry, byte for byte (members sorted as RFC 8785 requires).
-  EXPECT_EQ(rows[0].entry,
-            "{\"consent_ids\":[\"c-1\",\"c-2\"],\"consent_scope\":null,"
-            "\"consent_versions\":[\"2026-01-01T00:00:05Z\",\"2026-02-01T00:00:00Z\"],"
-            "\"decision\":\"allow\",\"delivered\":\"sha256:abc\",\"detail\":null,"
-            "\"event_id\":\"evt-1\",\"line\":1,\"policy_version\":\"sha256:policy-under-test\","
-            "\"prev_hash\":\"" +
-                GenesisHash() +
-                "\",\"reason\":null,\"run\":1,\"seq\":1,"
-                "\"sink\":\"analytics_lake\",\"source\":\"support_hub\","
-                "\"time\":\"2026-04-01T00:00:00Z\","
-                "\"transforms\":[\"patient_id:tokenize\",\"zip:generalize\"],"
-                "\"type\":\"patient.support.milestone\",\"v\":1}");
-  EXPECT_THAT(rows[1].entry, HasSubstr("\"decision\":\"deny\""));
-  EXPECT_THAT(rows[1].entry, HasSubstr("\"reason\":\"no_consent\""));
-  EXPECT_THAT(rows[2].entry, HasSubstr("\"decision\":\"quarantine\""));
-  EXPECT_THAT(rows[2].entry, HasSubstr("\"sink\":null"));
-  EXPECT_THAT(rows[2].entry, HasSubstr("\"event_id\":null"));
-  EXPECT_THAT(rows[2].entry, HasSubstr("\"reason\":\"id_conflict\""));
-}
-
-TEST_F(LedgerTest, EntriesHoldExactlyTheDocumentedFields) {
-  // formats.md "Ledger export" requires these (plus "hash", added on export); ledger.h lists
-  // the rest. Nothing else may appear: in particular no payload member.
-  const std::set<std::string> documented = {
-      "consent_ids", "consent_scope", "consent_versions", "decision", "delivered", "detail",
-      "event_id",
-      "line",        "policy_version",   "prev_hash", "reason",     "run",    "seq",
-      "sink",        "source",           "time",      "transforms", "type",   "v"};
-  const std::vector<std::string> required = {"seq",        "event_id",       "sink",
-                                             "decision",   "reason",         "consent_ids",
-                                             "transforms", "policy_version", "prev_hash"};
-  EntryFacts allow = Deny("evt-1", "crm");
-  allow.outcome = Outcome::kAllow;
-  allow.reason = "";
-  AppendCommitted({allow, Deny("evt-2", "crm"), Quarantine("evt-3")});
-  for (const Row& row : Rows()) {
-    const Parsed p = Parse(row.entry);
-    ASSERT_TRUE(p.ok);
-    EXPECT_EQ(p.keys, documented) << row.entry;
-    for (const auto& k : required) EXPECT_TRUE(p.keys.count(k)) << k;
-  }
-}
-
-TEST_F(LedgerTest, WriterOpenContinuesAnExistingChain) {
-  AppendDenies(2);
-  const std::string head = RowAt(2).hash;
-  auto seqs = AppendCommitted({Deny("evt-3", "crm")});
-  EXPECT_THAT(seqs, ElementsAre(3));
-  const Row third = RowAt(3);
-  EXPECT_EQ(Parse(third.entry).prev_hash, head);
-  const VerifyReport r = MustVerify();
-  EXPECT_FALSE(r.first_bad_seq.has_value()) << r.problem;
-  EXPECT_EQ(r.entries, 3);
-}
-
-TEST_F(LedgerTest, VerifyPassesOnAnIntactLedger) {
-  AppendDenies(5);
-  const VerifyReport r = MustVerify();
-  EXPECT_FALSE(r.first_bad_seq.has_value()) << r.problem;
-  EXPECT_TRUE(r.problem.empty());
-  EXPECT_EQ(r.entries, 5);
-  EXPECT_EQ(r.head_hash, RowAt(5).hash);
-}
-
-TEST_F(LedgerTest, VerifyPassesOnAnEmptyLedger) {
-  const VerifyReport r = MustVerify();
-  EXPECT_FALSE(r.first_bad_seq.has_value()) << r.problem;
-  EXPECT_EQ(r.entries, 0);
-}
-
-TEST_F(LedgerTest, TamperChangedTextIsCaughtAtThatEntry) {
-  AppendDenies(5);
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET entry = replace(entry, '\"reason\":\"no_consent\"', "
-                        "'\"reason\":\"consent_given\"') WHERE seq = 3")
-                  .ok());
-  ASSERT_THAT(RowAt(3).entry, HasSubstr("consent_given"));
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 3);
-  EXPECT_THAT(r.problem, HasSubstr("entry 3"));
-  EXPECT_THAT(r.problem, HasSubstr("modified"));
-}
-
-TEST_F(LedgerTest, TamperNonCanonicalEditIsCaughtAtThatEntry) {
-  AppendDenies(3);
-  Row row = RowAt(2);
-  const std::string spaced = "{ " + row.entry.substr(1);
-  SetRow(2, spaced, Sha256Hex(spaced));
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 2);
-  EXPECT_THAT(r.problem, HasSubstr("canonical"));
-}
-
-TEST_F(LedgerTest, TamperChangedAndRehashedMiddleEntryIsCaughtByTheNextLink) {
-  AppendDenies(5);
-  Row row = RowAt(3);
-  std::string edited = row.entry;
-  const std::string from = "\"reason\":\"no_consent\"";
-  ASSERT_NE(edited.find(from), std::string::npos);
-  edited.replace(edited.find(from), from.size(), "\"reason\":\"consent_given\"");
-  SetRow(3, edited, Sha256Hex(edited));
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 4);
-  EXPECT_THAT(r.problem, HasSubstr("entry 4"));
-  EXPECT_THAT(r.problem, HasSubstr("prev_hash"));
-}
-
-TEST_F(LedgerTest, TamperChangedAndRehashedLastEntryIsCaughtByTheCommittedHead) {
-  AppendDenies(5);
-  Row row = RowAt(5);
-  std::string edited = row.entry;
-  const std::string from = "\"reason\":\"no_consent\"";
-  edited.replace(edited.find(from), from.size(), "\"reason\":\"consent_given\"");
-  SetRow(5, edited, Sha256Hex(edited));
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 5);
-  EXPECT_THAT(r.problem, HasSubstr("committed head"));
-}
-
-TEST_F(LedgerTest, TamperDeletedMiddleEntry) {
-  AppendDenies(5);
-  ASSERT_TRUE(db_->Exec("DELETE FROM ledger WHERE seq = 3").ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 3);
-  EXPECT_THAT(r.problem, HasSubstr("entry 3 is missing"));
-}
-
-TEST_F(LedgerTest, TamperDeletedFirstEntry) {
-  AppendDenies(3);
-  ASSERT_TRUE(db_->Exec("DELETE FROM ledger WHERE seq = 1").ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 1);
-  EXPECT_THAT(r.problem, HasSubstr("entry 1 is missing"));
-}
-
-TEST_F(LedgerTest, TamperDeletedLastEntryIsCaughtByTheCommittedSize) {
-  AppendDenies(5);
-  ASSERT_TRUE(db_->Exec("DELETE FROM ledger WHERE seq = 5").ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 5);
-  EXPECT_THAT(r.problem, HasSubstr("4 entries but 5 were committed"));
-  EXPECT_THAT(r.problem, HasSubstr("deleted"));
-}
-
-TEST_F(LedgerTest, TamperInsertedEntryByRenumbering) {
-  AppendDenies(5);
-  // Make room at seq 3 and slip in a well-formed entry that links to entry 2 and carries a
-  // correct hash of its own: the displaced entry (now 4) is the first that fails.
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET seq = seq + 100 WHERE seq >= 3").ok());
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET seq = seq - 99 WHERE seq >= 100").ok());
-  const std::string forged = Forge(3, RowAt(2).hash, "evt-forged");
-  InsertRow(3, "evt-forged", forged, Sha256Hex(forged));
-  ASSERT_EQ(Rows().size(), 6u);
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 4);
-  EXPECT_THAT(r.problem, HasSubstr("claims sequence number 3"));
-}
-
-TEST_F(LedgerTest, TamperInsertedCopyOfAnEntry) {
-  AppendDenies(4);
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET seq = seq + 100 WHERE seq >= 3").ok());
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET seq = seq - 99 WHERE seq >= 100").ok());
-  const Row two = RowAt(2);
-  InsertRow(3, *two.event_id, two.entry, two.hash);
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 3);
-  EXPECT_THAT(r.problem, HasSubstr("claims sequence number 2"));
-}
-
-TEST_F(LedgerTest, TamperAppendedForgedEntryIsCaughtByTheCommittedSize) {
-  AppendDenies(3);
-  const std::string forged = Forge(4, RowAt(3).hash, "evt-forged");
-  InsertRow(4, "evt-forged", forged, Sha256Hex(forged));
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 4);
-  EXPECT_THAT(r.problem, HasSubstr("appended outside Loopgate"));
-}
-
-TEST_F(LedgerTest, TamperSwappedEntries) {
-  AppendDenies(5);
-  const Row two = RowAt(2), four = RowAt(4);
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET seq = 1000 WHERE seq = 2").ok());
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET seq = 2 WHERE seq = 4").ok());
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET seq = 4 WHERE seq = 1000").ok());
-  ASSERT_EQ(RowAt(2).entry, four.entry);
-  ASSERT_EQ(RowAt(4).entry, two.entry);
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 2);
-  EXPECT_THAT(r.problem, HasSubstr("claims sequence number 4"));
-}
-
-TEST_F(LedgerTest, TamperEventIdColumnOnly) {
-  AppendDenies(5);
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET event_id = 'evt-99' WHERE seq = 2").ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 2);
-  EXPECT_THAT(r.problem, HasSubstr("another event id"));
-}
-
-TEST_F(LedgerTest, TamperEventIdColumnNulled) {
-  AppendDenies(3);
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET event_id = NULL WHERE seq = 3").ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 3);
-  EXPECT_THAT(r.problem, HasSubstr("another event id"));
-}
-
-TEST_F(LedgerTest, TamperEventIdColumnSetWhereTheEntryHasNone) {
-  AppendCommitted({Deny("evt-1", "crm"), Quarantine("")});
-  ASSERT_TRUE(db_->Exec("UPDATE ledger SET event_id = '' WHERE seq = 2").ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 2);
-  EXPECT_THAT(r.problem, HasSubstr("another event id"));
-}
-
-TEST_F(LedgerTest, TamperCommittedHead) {
-  AppendDenies(3);
-  ASSERT_TRUE(db_->SetMeta("ledger_head", std::string(64, 'f')).ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 3);
-  EXPECT_THAT(r.problem, HasSubstr("committed head"));
-}
-
-TEST_F(LedgerTest, TamperRemovedCommittedHeadIsReportedNotACrash) {
-  AppendDenies(3);
-  ASSERT_TRUE(db_->Exec("DELETE FROM meta WHERE key = 'ledger_head'").ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 3);
-  EXPECT_THAT(r.problem, HasSubstr("committed head"));
-}
-
-TEST_F(LedgerTest, TamperGarbledCommittedSizeIsReportedNotAnException) {
-  AppendDenies(3);
-  ASSERT_TRUE(db_->SetMeta("ledger_size", "three").ok());
-  const VerifyReport r = MustVerify();
-  ASSERT_TRUE(r.first_bad_seq.has_value());
-  EXPECT_EQ(*r.first_bad_seq, 3);  // The chain holds; what it was committed as cannot be read.
-  EXPECT_THAT(r.problem, HasSubstr("committed ledger size"));
-}
-
-TEST_F(LedgerTest, ExportWritesOneLinePerEntryWithItsHash) {
-  consent::ConsentRecord c1;
-  c1.consent_id = "c-1";
-  c1.recorded_at_text = "2026-01-01T00:00:05Z";
-  const std::vector<const consent::ConsentRecord*> cited = {&c1};
-  const std::vector<std::string> transforms = {"hcp_id:tokenize"};
-  EntryFacts allow = Deny("evt-1", "marketing");
-  allow.outcome = Outcome::kAllow;
-  allow.reason = "";
-  allow.consents = &cited;
-  allow.transforms = &transforms;
-  allow.delivered = "sha256:00ff";
-  AppendCommitted({allow, Deny("evt-1", "crm"), Quarantine("evt-2"), Quarantine("")});
-  const std::vector<Row> rows = Rows();
-  ASSERT_EQ(rows.size(), 4u);
-
-  const std::string path = root_ + "/export.ndjson";
-  std::FILE* out = std::fopen(path.c_str(), "w");
-  ASSERT_NE(out, nullptr);
-  const absl::Status s = Export(*db_, out);
-  std::fclose(out);
-  ASSERT_TRUE(s.ok()) << s;
-
-  std::ifstream in(path);
-  std::string line;
-  std::vector<std::string> lines;
-  while (std::getline(in, line)) lines.push_back(line);
-  ASSERT_EQ(lines.size(), rows.size());
-
-  json::StrictParser parser;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    std::string canonical;
-    auto root = parser.ParseCopy(lines[i], &canonical);
-    ASSERT_TRUE(root.ok()) << lines[i];
-    simdjson::dom::object o;
-    ASSERT_EQ(root->get_object().get(o), simdjson::SUCCESS);
-    std::string_view hash;
-    ASSERT_EQ(o["hash"].get_string().get(hash), simdjson::SUCCESS) << lines[i];
-    EXPECT_EQ(hash, rows[i].hash);
-    // Everything formats.md requires of an export line is there.
-    for (const char* key : {"seq", "event_id", "sink", "decision", "reason", "consent_ids",
-                            "transforms", "policy_version", "prev_hash", "hash"}) {
-      simdjson::dom::element e;
-      EXPECT_EQ(o.at_key(key).get(e), simdjson::SUCCESS) << key << " missing in " << lines[i];
+  // The row body storing the ForgeEntry entries for `sinks`.
+  static std::string ForgeBody(const std::vector<std::string>& sinks) {
+    std::string body = "[\"evt-forged\",null,null,null,1,1,null,[";
+    for (size_t i = 0; i < sinks.size(); ++i) {
+      if (i > 0) body += ",";
+      body += "[\"" + sinks[i] + "\",\"allow\",null,null,[],[],[],null]";
     }
-    // Without "hash", the canonical form is the stored entry and hashes to "hash".
+    return body + "]]";
+  }
+
+  absl::Status ExportTo(std::string* text) {
+    const std::string path = root_ + "/export.ndjson";
+    std::FILE* out = std::fopen(path.c_str(), "w");
+    EXPECT_NE(out, nullptr);
+    if (out == nullptr) return absl::InternalError("fopen");
+    const absl::Status s = Export(*db_, out);
+    std::fclose(out);
+    std::ifstream in(path);
+    text->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return s;
+  }
+
+  // Exports the ledger and takes every line apart.
+  std::vector<Exported> ExportEntries() {
+    std::vector<Exported> out;
+    std::string text;
+    const absl::Status s = ExportTo(&text);
+    EXPECT_TRUE(s.ok()) << s;
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      EXPECT_NE(end, std::string::npos) << "export does not end with a newline";
+      if (end == std::string::npos) end = text.size();
+      out.push_back(TakeApart(text.substr(start, end - start)));
+      start = end + 1;
+    }
+    return out;
+  }
+
+  static Exported TakeApart(const std::string& line) {
+    Exported e;
+    e.line = line;
+    // The line is the entry with ,"hash":"<64 hex>" inserted before the final '}'.
+    const std::string marker = ",\"hash\":\"";
+    const size_t suffix = marker.size() + 64 + 2;
+    if (line.size() > suffix && line.compare(line.size() - suffix, marker.size(), marker) == 0 &&
+        line.compare(line.size() - 2, 2, "\"}") == 0) {
+      e.entry = line.substr(0, line.size() - suffix) + "}";
+    } else {
+      ADD_FAILURE() << "export line does not end with its hash: " << line;
+    }
+    json::StrictParser parser;
+    std::string canonical;
+    auto root = parser.ParseCopy(line, &canonical);
+    simdjson::dom::object o;
+    if (!root.ok() || root->get_object().get(o) != simdjson::SUCCESS) {
+      ADD_FAILURE() << "export line is not a JSON object: " << line;
+      return e;
+    }
+    for (auto field : o) e.keys.emplace(field.key);
+    auto str = [&](const char* key, std::string* dst) {
+      simdjson::dom::element v;
+      if (o.at_key(key).get(v) != simdjson::SUCCESS || v.is_null()) return;
+      std::string_view s;
+      EXPECT_EQ(v.get_string().get(s), simdjson::SUCCESS) << key << " in " << line;
+      *dst = s;
+    };
+    str("hash", &e.hash);
+    str("prev_hash", &e.prev_hash);
+    str("event_id", &e.event_id);
+    str("sink", &e.sink);
+    str("reason", &e.reason);
+    str("detail", &e.detail);
+    str("type", &e.type);
+    str("policy_version", &e.policy_version);
+    EXPECT_EQ(o["seq"].get_int64().get(e.seq), simdjson::SUCCESS) << line;
+    EXPECT_EQ(o["line"].get_uint64().get(e.line_no), simdjson::SUCCESS) << line;
+    // The canonical form of the line minus "hash", rebuilt member by member: it must be the
+    // text the export holds before its "hash".
     std::string without = "{";
     bool first = true;
     for (auto field : o) {
@@ -560,26 +409,657 @@ TEST_F(LedgerTest, ExportWritesOneLinePerEntryWithItsHash) {
       first = false;
       json::AppendString(field.key, &without);
       without.push_back(':');
-      ASSERT_TRUE(json::AppendCanonical(field.value, &without).ok());
+      EXPECT_TRUE(json::AppendCanonical(field.value, &without).ok());
     }
     without.push_back('}');
-    json::StrictParser again;
-    std::string entry;
-    ASSERT_TRUE(again.ParseCopy(without, &entry).ok());
-    EXPECT_EQ(entry, rows[i].entry);
-    EXPECT_EQ(Sha256Hex(entry), std::string(hash));
+    EXPECT_EQ(Canonical(without), e.entry) << "export line minus hash is not canonical: " << line;
+    return e;
+  }
+
+  VerifyReport MustVerify() {
+    auto r = Verify(*db_);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : VerifyReport{};
+  }
+
+  // Verify fails first at `seq` with exactly `problem`.
+  void ExpectBad(int64_t seq, std::string_view problem) {
+    const VerifyReport r = MustVerify();
+    ASSERT_TRUE(r.first_bad_seq.has_value()) << "verified: " << r.entries << " entries";
+    EXPECT_EQ(*r.first_bad_seq, seq) << r.problem;
+    EXPECT_EQ(r.problem, problem);
+  }
+
+  void ExpectVerifies(int64_t entries) {
+    const VerifyReport r = MustVerify();
+    EXPECT_FALSE(r.first_bad_seq.has_value()) << *r.first_bad_seq << ": " << r.problem;
+    EXPECT_TRUE(r.problem.empty()) << r.problem;
+    EXPECT_EQ(r.entries, entries);
+  }
+
+  std::string root_;
+  std::unique_ptr<store::Database> db_;
+  const std::vector<std::string_view> scope_ = {"hcp_commercial_engagement"};
+};
+
+// ---- Appending ----
+
+TEST_F(LedgerTest, GenesisIsSixtyFourZeros) { EXPECT_EQ(GenesisHash(), std::string(64, '0')); }
+
+TEST_F(LedgerTest, WriterNeedsAPolicyVersion) {
+  auto w = Writer::Open(*db_, "");
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(LedgerTest, WriterStoresOneRowPerEventWithConsecutiveSeqs) {
+  auto w = Writer::Open(*db_, std::string(kPolicy));
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ((*w)->size(), 0);
+  EXPECT_EQ((*w)->head_hash(), GenesisHash());
+  ASSERT_TRUE(db_->Begin().ok());
+  auto a = (*w)->AppendEvent({Deny("A", "crm"), Deny("A", "lake"), Deny("A", "sms")});
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(*a, 1);
+  EXPECT_EQ((*w)->size(), 3);
+  auto q = (*w)->Append(Quarantine("B"));
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(*q, 4);
+  EXPECT_EQ((*w)->size(), 4);
+  auto c = (*w)->AppendEvent({Allow("C", "crm", "sha256:01"), Deny("C", "lake")});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, 5);
+  EXPECT_EQ((*w)->size(), 6);
+  auto d = (*w)->AppendEvent({Deny("D", "crm")});  // A one-entry event through AppendEvent.
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d, 7);
+  EXPECT_EQ((*w)->size(), 7);
+  ASSERT_TRUE((*w)->SaveHead().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+
+  const std::vector<StoredRow> rows = Rows();
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].seq, 1);
+  EXPECT_EQ(rows[1].seq, 4);
+  EXPECT_EQ(rows[2].seq, 5);
+  EXPECT_EQ(rows[3].seq, 7);
+  EXPECT_EQ(rows[0].hashes.size(), 3 * kHashBytes);
+  EXPECT_EQ(rows[1].hashes.size(), 1 * kHashBytes);
+  EXPECT_EQ(rows[2].hashes.size(), 2 * kHashBytes);
+  EXPECT_EQ(rows[3].hashes.size(), 1 * kHashBytes);
+  const int64_t policy = PolicyId(kPolicy);
+  for (const StoredRow& r : rows) EXPECT_EQ(r.policy, policy) << "row " << r.seq;
+
+  // The writer's head is the stored hash of the last entry.
+  EXPECT_EQ((*w)->head_hash(), StoredHash(7));
+  EXPECT_EQ((*w)->head_hash(), HexOfHash(rows[3].hashes));
+  ExpectVerifies(7);
+}
+
+TEST_F(LedgerTest, SaveHeadRecordsSizeAndHeadMeta) {
+  auto w = Writer::Open(*db_, std::string(kPolicy));
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE(db_->Begin().ok());
+  ASSERT_TRUE((*w)->AppendEvent({Deny("A", "crm"), Deny("A", "lake")}).ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  // Appending does not record the head; SaveHead does.
+  auto size = db_->GetMeta("ledger_size");
+  ASSERT_TRUE(size.ok());
+  EXPECT_FALSE(size->has_value());
+
+  ASSERT_TRUE(db_->Begin().ok());
+  ASSERT_TRUE((*w)->Append(Quarantine("B")).ok());
+  ASSERT_TRUE((*w)->SaveHead().ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  size = db_->GetMeta("ledger_size");
+  auto head = db_->GetMeta("ledger_head");
+  ASSERT_TRUE(size.ok() && size->has_value());
+  ASSERT_TRUE(head.ok() && head->has_value());
+  EXPECT_EQ(**size, "3");
+  EXPECT_EQ(**head, StoredHash(3));
+  EXPECT_EQ(**head, (*w)->head_hash());
+}
+
+TEST_F(LedgerTest, RowBodyIsTheDocumentedLayout) {
+  AppendStandard();
+  // [event_id, type, source, time, line, run, consent_scope,
+  //  [[sink, decision, reason, detail, consent_ids, consent_versions, transforms, delivered], ...]]
+  EXPECT_EQ(RowAt(2).body,
+            "[\"evt-2\",\"patient.support.milestone\",\"support_hub\",\"2026-04-01T00:00:00Z\","
+            "2,1,[\"hcp_commercial_engagement\"],["
+            "[\"crm\",\"allow\",null,null,[\"c-1\",\"c-2\"],"
+            "[\"2026-01-01T00:00:05Z\",\"2026-02-01T00:00:00Z\"],"
+            "[\"patient_id:tokenize\",\"zip:generalize\"],\"sha256:abc\"],"
+            "[\"lake\",\"deny\",\"purpose_not_permitted\",null,[],[],[],null]]]");
+  EXPECT_EQ(RowAt(7).body,
+            "[\"evt-4\",null,null,null,4,1,null,[[null,\"quarantine\",\"id_conflict\","
+            "\"this event id was already accepted with different content\",[],[],[],null]]]");
+}
+
+TEST_F(LedgerTest, StoredHashesAreTheSha256OfEachEntryInOrder) {
+  AppendStandard();
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 9u);
+  for (const StoredRow& row : Rows()) {
+    const size_t n = row.hashes.size() / kHashBytes;
+    ASSERT_EQ(row.hashes.size(), n * kHashBytes);
+    for (size_t i = 0; i < n; ++i) {
+      const Exported& e = entries[static_cast<size_t>(row.seq - 1) + i];
+      EXPECT_EQ(row.hashes.substr(i * kHashBytes, kHashBytes), Sha256Bytes(e.entry))
+          << "entry " << e.seq;
+    }
   }
 }
 
-TEST_F(LedgerTest, ExportOfAnEmptyLedgerWritesNothing) {
-  const std::string path = root_ + "/export.ndjson";
-  std::FILE* out = std::fopen(path.c_str(), "w");
-  ASSERT_NE(out, nullptr);
-  const absl::Status s = Export(*db_, out);
-  std::fclose(out);
-  ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(fs::file_size(path), 0u);
+TEST_F(LedgerTest, AppendEventTakesTheEventFactsFromTheFirstEntry) {
+  EntryFacts first = Deny("evt-1", "crm", "no_consent", 7);
+  first.consent_scope = &scope_;
+  EntryFacts second = Deny("evt-other", "lake", "no_agreement", 99);
+  second.type = "other.type";
+  second.source = "other_source";
+  second.time = "2030-01-01T00:00:00Z";
+  second.run = 5;
+  AppendEvents({{first, second}});
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[1].event_id, "evt-1");
+  EXPECT_EQ(entries[1].type, "patient.support.milestone");
+  EXPECT_EQ(entries[1].line_no, 7u);
+  EXPECT_THAT(entries[1].entry, HasSubstr("\"source\":\"support_hub\""));
+  EXPECT_THAT(entries[1].entry, HasSubstr("\"time\":\"2026-04-01T00:00:00Z\""));
+  EXPECT_THAT(entries[1].entry, HasSubstr("\"run\":1,"));
+  EXPECT_THAT(entries[1].entry, HasSubstr("\"consent_scope\":[\"hcp_commercial_engagement\"]"));
+  // Its own facts are its own.
+  EXPECT_EQ(entries[1].sink, "lake");
+  EXPECT_EQ(entries[1].reason, "no_agreement");
+  ExpectVerifies(2);
 }
+
+TEST_F(LedgerTest, AppendEventRefusesAnEmptyEvent) {
+  auto w = Writer::Open(*db_, std::string(kPolicy));
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE(db_->Begin().ok());
+  auto r = (*w)->AppendEvent({});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_EQ((*w)->size(), 0);
+  EXPECT_EQ((*w)->head_hash(), GenesisHash());
+  ASSERT_TRUE(db_->Commit().ok());
+  EXPECT_TRUE(Rows().empty());
+}
+
+TEST_F(LedgerTest, WriterOpenContinuesAnExistingChain) {
+  AppendEvents({{Deny("A", "crm")}, {Deny("B", "crm"), Deny("B", "lake")}});
+  const std::string head = StoredHash(3);
+  auto w = Writer::Open(*db_, std::string(kPolicy));
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ((*w)->size(), 3);
+  EXPECT_EQ((*w)->head_hash(), head);
+  w->reset();
+  EXPECT_THAT(AppendEvents({{Deny("C", "crm"), Deny("C", "lake")}}), ElementsAre(4));
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 5u);
+  EXPECT_EQ(entries[3].prev_hash, head);
+  ExpectVerifies(5);
+  EXPECT_EQ(MustVerify().head_hash, StoredHash(5));
+}
+
+TEST_F(LedgerTest, WriterOpenRefusesADamagedLastRow) {
+  AppendEvents({{Deny("A", "crm")}, {Deny("B", "crm"), Deny("B", "lake")}});
+  SetHashes(2, std::string(33, 'x'));
+  auto w = Writer::Open(*db_, std::string(kPolicy));
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kDataLoss) << w.status();
+}
+
+TEST_F(LedgerTest, EachPolicyVersionIsStoredOnceAndCitedByItsRows) {
+  AppendEvents({{Deny("A", "crm")}, {Deny("B", "crm"), Deny("B", "lake")}}, kPolicy);
+  AppendEvents({{Deny("C", "crm")}}, kPolicy);
+  AppendEvents({{Deny("D", "crm"), Deny("D", "lake")}}, kPolicy2);
+  auto q = db_->Prepare("SELECT count(*) FROM policies");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Int(0), 2);
+  const int64_t p1 = PolicyId(kPolicy), p2 = PolicyId(kPolicy2);
+  EXPECT_NE(p1, p2);
+  EXPECT_EQ(RowAt(1).policy, p1);
+  EXPECT_EQ(RowAt(2).policy, p1);
+  EXPECT_EQ(RowAt(4).policy, p1);
+  EXPECT_EQ(RowAt(5).policy, p2);
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 6u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(entries[i].policy_version, kPolicy) << i;
+  EXPECT_EQ(entries[4].policy_version, kPolicy2);
+  EXPECT_EQ(entries[5].policy_version, kPolicy2);
+  ExpectVerifies(6);
+}
+
+// ---- Entries, as rebuilt by Export ----
+
+TEST_F(LedgerTest, EntriesAreCanonicalHashedAndChained) {
+  AppendStandard();
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 9u);
+  std::string prev = GenesisHash();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Exported& e = entries[i];
+    EXPECT_EQ(e.seq, static_cast<int64_t>(i) + 1);
+    EXPECT_EQ(Canonical(e.entry), e.entry) << "entry " << e.seq << " is not RFC 8785 canonical";
+    EXPECT_EQ(e.hash.size(), 64u);
+    EXPECT_EQ(Sha256Hex(e.entry), e.hash) << "entry " << e.seq;
+    EXPECT_EQ(e.hash, StoredHash(e.seq));
+    EXPECT_EQ(e.prev_hash, prev) << "entry " << e.seq;
+    prev = e.hash;
+  }
+  EXPECT_EQ(entries[0].prev_hash, std::string(64, '0'));
+  auto head = db_->GetMeta("ledger_head");
+  ASSERT_TRUE(head.ok() && head->has_value());
+  EXPECT_EQ(**head, prev);
+}
+
+TEST_F(LedgerTest, EntriesHoldExactlyTheDocumentedMembers) {
+  AppendStandard();
+  std::set<std::string> with_hash = DocumentedMembers();
+  with_hash.insert("hash");
+  for (const Exported& e : ExportEntries()) {
+    EXPECT_EQ(e.keys, with_hash) << e.line;
+  }
+}
+
+TEST_F(LedgerTest, EntriesAreExactlyAsDocumented) {
+  AppendStandard();
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 9u);
+  // The allow of evt-2, byte for byte (members sorted as RFC 8785 requires).
+  EXPECT_EQ(entries[1].entry,
+            "{\"consent_ids\":[\"c-1\",\"c-2\"],\"consent_scope\":[\"hcp_commercial_engagement\"],"
+            "\"consent_versions\":[\"2026-01-01T00:00:05Z\",\"2026-02-01T00:00:00Z\"],"
+            "\"decision\":\"allow\",\"delivered\":\"sha256:abc\",\"detail\":null,"
+            "\"event_id\":\"evt-2\",\"line\":2,\"policy_version\":\"sha256:policy-under-test\","
+            "\"prev_hash\":\"" +
+                entries[0].hash +
+                "\",\"reason\":null,\"run\":1,\"seq\":2,"
+                "\"sink\":\"crm\",\"source\":\"support_hub\","
+                "\"time\":\"2026-04-01T00:00:00Z\","
+                "\"transforms\":[\"patient_id:tokenize\",\"zip:generalize\"],"
+                "\"type\":\"patient.support.milestone\",\"v\":1}");
+  // The line is that entry with its hash inserted before the final '}'.
+  EXPECT_EQ(entries[1].line, entries[1].entry.substr(0, entries[1].entry.size() - 1) +
+                                 ",\"hash\":\"" + Sha256Hex(entries[1].entry) + "\"}");
+  // The deny of the same event shares the event's facts and scope.
+  EXPECT_EQ(entries[2].entry,
+            "{\"consent_ids\":[],\"consent_scope\":[\"hcp_commercial_engagement\"],"
+            "\"consent_versions\":[],\"decision\":\"deny\",\"delivered\":null,\"detail\":null,"
+            "\"event_id\":\"evt-2\",\"line\":2,\"policy_version\":\"sha256:policy-under-test\","
+            "\"prev_hash\":\"" +
+                entries[1].hash +
+                "\",\"reason\":\"purpose_not_permitted\",\"run\":1,\"seq\":3,"
+                "\"sink\":\"lake\",\"source\":\"support_hub\",\"time\":\"2026-04-01T00:00:00Z\","
+                "\"transforms\":[],\"type\":\"patient.support.milestone\",\"v\":1}");
+  // A quarantine: empty facts are null, no consent scope is null.
+  EXPECT_EQ(entries[6].entry,
+            "{\"consent_ids\":[],\"consent_scope\":null,\"consent_versions\":[],"
+            "\"decision\":\"quarantine\",\"delivered\":null,"
+            "\"detail\":\"this event id was already accepted with different content\","
+            "\"event_id\":\"evt-4\",\"line\":4,\"policy_version\":\"sha256:policy-under-test\","
+            "\"prev_hash\":\"" +
+                entries[5].hash +
+                "\",\"reason\":\"id_conflict\",\"run\":1,\"seq\":7,\"sink\":null,"
+                "\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":1}");
+}
+
+TEST_F(LedgerTest, QuarantineWithoutAnIdHasANullEventId) {
+  AppendEvents({{Quarantine("")}});
+  EXPECT_EQ(RowAt(1).body.rfind("[null,", 0), 0u) << RowAt(1).body;
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_THAT(entries[0].entry, HasSubstr("\"event_id\":null"));
+  ExpectVerifies(1);
+}
+
+TEST_F(LedgerTest, AnEmptyConsentScopeIsAnEmptyListNotNull) {
+  const std::vector<std::string_view> none;
+  EntryFacts f = Deny("A", "crm");
+  f.consent_scope = &none;
+  AppendEvents({{f, Deny("A", "lake")}});
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 2u);
+  for (const Exported& e : entries) EXPECT_THAT(e.entry, HasSubstr("\"consent_scope\":[],"));
+  ExpectVerifies(2);
+}
+
+TEST_F(LedgerTest, TextNeedingEscapesRoundTripsThroughTheRow) {
+  const std::string detail = "field \"x\\y\"\t\x01 bad \xC3\xA9\xE2\x82\xAC / done\n";
+  EntryFacts q = Quarantine("evt-\"q\"");
+  q.detail = detail;
+  EntryFacts d = Deny("A", "crm");
+  d.transforms = {"note=\"quoted\"", "tab\there"};
+  AppendEvents({{q}, {d}});
+  ExpectVerifies(2);
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].detail, detail);
+  EXPECT_EQ(entries[0].event_id, "evt-\"q\"");
+  EXPECT_THAT(entries[0].entry, HasSubstr("\\u0001"));
+  EXPECT_THAT(entries[1].entry, HasSubstr("\"transforms\":[\"note=\\\"quoted\\\"\",\"tab\\there\"]"));
+  for (const Exported& e : entries) EXPECT_EQ(Sha256Hex(e.entry), e.hash) << e.line;
+}
+
+// ---- Verify on intact ledgers ----
+
+TEST_F(LedgerTest, VerifyPassesOnAnIntactLedger) {
+  AppendStandard();
+  const VerifyReport r = MustVerify();
+  EXPECT_FALSE(r.first_bad_seq.has_value()) << r.problem;
+  EXPECT_TRUE(r.problem.empty());
+  EXPECT_EQ(r.entries, 9);
+  EXPECT_EQ(r.head_hash, StoredHash(9));
+}
+
+TEST_F(LedgerTest, VerifyPassesOnAnEmptyLedger) {
+  const VerifyReport r = MustVerify();
+  EXPECT_FALSE(r.first_bad_seq.has_value()) << r.problem;
+  EXPECT_EQ(r.entries, 0);
+}
+
+// ---- Tampering ----
+
+TEST_F(LedgerTest, TamperEditedReasonIsCaughtAtThatEntry) {
+  AppendStandard();
+  // Entry 5 is the second of row 4.
+  EditBody(4, "\"no_agreement\"", "\"consent_given\"");
+  ExpectBad(5, Modified(5));
+}
+
+TEST_F(LedgerTest, TamperEditedEventFactIsCaughtAtTheRowsFirstEntry) {
+  AppendStandard();
+  // The event's id is stored once per row and is part of every entry of it.
+  EditBody(4, "\"evt-3\"", "\"evt-99\"");
+  ExpectBad(4, Modified(4));
+}
+
+TEST_F(LedgerTest, TamperEditedAndRehashedMidRowEntryIsCaughtAtTheNextEntry) {
+  AppendStandard();
+  EditBody(4, "\"no_agreement\"", "\"consent_given\"");
+  // Recompute entry 5's stored hash from its edited content, as rebuilt by Export.
+  const std::vector<Exported> edited = ExportEntries();
+  ASSERT_EQ(edited.size(), 9u);
+  ASSERT_THAT(edited[4].entry, HasSubstr("\"reason\":\"consent_given\""));
+  SetStoredHash(4, 1, edited[4].entry);
+  ASSERT_EQ(StoredHash(5), Sha256Hex(edited[4].entry));
+  ExpectBad(6, Modified(6));
+}
+
+TEST_F(LedgerTest, TamperEditedAndRehashedLastEntryOfARowIsCaughtAtTheNextRow) {
+  AppendStandard();
+  EditBody(4, "\"outside_window\"", "\"consent_given\"");
+  const std::vector<Exported> edited = ExportEntries();
+  ASSERT_EQ(edited.size(), 9u);
+  ASSERT_THAT(edited[5].entry, HasSubstr("\"reason\":\"consent_given\""));
+  SetStoredHash(4, 2, edited[5].entry);
+  ExpectBad(7, Modified(7));
+}
+
+TEST_F(LedgerTest, TamperEditedAndRehashedLastEntryIsCaughtByTheCommittedHead) {
+  AppendStandard();
+  EditBody(8, "\"sha256:bb\"", "\"sha256:cc\"");
+  const std::vector<Exported> edited = ExportEntries();
+  ASSERT_EQ(edited.size(), 9u);
+  ASSERT_THAT(edited[8].entry, HasSubstr("\"delivered\":\"sha256:cc\""));
+  SetStoredHash(8, 1, edited[8].entry);
+  ExpectBad(9, kHeadDiffers);
+}
+
+TEST_F(LedgerTest, TamperDeletedMiddleRow) {
+  AppendStandard();
+  Sql("DELETE FROM ledger WHERE seq = 4");
+  ExpectBad(4, Missing(4, 7));
+}
+
+TEST_F(LedgerTest, TamperDeletedFirstRow) {
+  AppendStandard();
+  Sql("DELETE FROM ledger WHERE seq = 1");
+  ExpectBad(1, Missing(1, 2));
+}
+
+TEST_F(LedgerTest, TamperDeletedLastRowIsCaughtByTheCommittedSize) {
+  AppendStandard();
+  Sql("DELETE FROM ledger WHERE seq = 8");
+  ExpectBad(8, SizeMismatch(7, 9));
+}
+
+TEST_F(LedgerTest, TamperInsertedRowRenumberingTheRestIsCaughtAtTheDisplacedEntry) {
+  AppendStandard();
+  // Make room at seq 4 and slip in a well-formed row that links to entry 3 and carries a
+  // correct hash of its own: the displaced entry (now 5) is the first that fails.
+  Renumber(4, 1);
+  const std::string forged = ForgeEntry(4, StoredHash(3), "crm");
+  InsertRow(4, PolicyId(kPolicy), ForgeBody({"crm"}), Sha256Bytes(forged));
+  ASSERT_EQ(Rows().size(), 6u);
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 10u);
+  ASSERT_EQ(entries[3].entry, forged);  // The forged row rebuilds to the forged entry.
+  ExpectBad(5, Modified(5));
+}
+
+TEST_F(LedgerTest, TamperInsertedCopyOfARow) {
+  AppendStandard();
+  Renumber(4, 2);
+  const StoredRow two = RowAt(2);
+  InsertRow(4, two.policy, two.body, two.hashes);
+  ExpectBad(4, Modified(4));
+}
+
+TEST_F(LedgerTest, TamperRowOverlappingTheRowBeforeIsStoredOutOfOrder) {
+  AppendStandard();
+  // A copy of row 4 (entries 4-6) stored again at seq 5: rows 1-4 verify through entry 6, then
+  // the next stored row claims to start at 5.
+  const StoredRow four = RowAt(4);
+  InsertRow(5, four.policy, four.body, four.hashes);
+  ExpectBad(7, OutOfOrder(7, 5));
+}
+
+TEST_F(LedgerTest, TamperSwappedRows) {
+  AppendStandard();
+  // Rows 2 and 8 both hold two entries, so every seq still lines up.
+  const StoredRow two = RowAt(2), eight = RowAt(8);
+  Sql("UPDATE ledger SET seq = 1000 WHERE seq = 2");
+  Sql("UPDATE ledger SET seq = 2 WHERE seq = 8");
+  Sql("UPDATE ledger SET seq = 8 WHERE seq = 1000");
+  ASSERT_EQ(RowAt(2).body, eight.body);
+  ASSERT_EQ(RowAt(8).body, two.body);
+  ExpectBad(2, Modified(2));
+}
+
+TEST_F(LedgerTest, TamperSwappedEntriesWithinARow) {
+  AppendStandard();
+  // Entries 4 and 5: swap their tuples and their hashes.
+  const StoredRow four = RowAt(4);
+  std::string body = four.body;
+  const std::string a = "[\"crm\",\"deny\",\"no_consent\",null,[],[],[],null]";
+  const std::string b = "[\"lake\",\"deny\",\"no_agreement\",null,[],[],[],null]";
+  const size_t at = body.find(a + "," + b);
+  ASSERT_NE(at, std::string::npos) << body;
+  body.replace(at, a.size() + 1 + b.size(), b + "," + a);
+  SetBody(4, body);
+  std::string hashes = four.hashes;
+  hashes = hashes.substr(kHashBytes, kHashBytes) + hashes.substr(0, kHashBytes) +
+           hashes.substr(2 * kHashBytes);
+  SetHashes(4, hashes);
+  ExpectBad(4, Modified(4));
+}
+
+TEST_F(LedgerTest, TamperAppendedForgedRowIsCaughtByTheCommittedSize) {
+  AppendStandard();
+  // Two forged entries after entry 9, each correctly linked and hashed.
+  const std::string e10 = ForgeEntry(10, StoredHash(9), "crm");
+  const std::string e11 = ForgeEntry(11, Sha256Hex(e10), "lake");
+  InsertRow(10, PolicyId(kPolicy), ForgeBody({"crm", "lake"}), Sha256Bytes(e10) + Sha256Bytes(e11));
+  ExpectBad(10, SizeMismatch(11, 9));
+}
+
+TEST_F(LedgerTest, TamperBodyThatIsNotJsonIsStoredDamaged) {
+  AppendStandard();
+  SetBody(4, "this is not json");
+  ExpectBad(4, Damaged(4));
+}
+
+TEST_F(LedgerTest, TamperBodyWithAnUnknownDecisionIsStoredDamaged) {
+  AppendStandard();
+  EditBody(4, "\"lake\",\"deny\"", "\"lake\",\"approve\"");
+  ExpectBad(4, Damaged(4));
+}
+
+TEST_F(LedgerTest, TamperHashesNotAMultipleOf32BytesIsStoredDamaged) {
+  AppendStandard();
+  SetHashes(4, RowAt(4).hashes + "x");
+  ExpectBad(4, Damaged(4));
+}
+
+TEST_F(LedgerTest, TamperHashesForFewerEntriesThanTheBodyIsStoredDamaged) {
+  AppendStandard();
+  SetHashes(4, RowAt(4).hashes.substr(0, 2 * kHashBytes));
+  ExpectBad(4, Damaged(4));
+}
+
+TEST_F(LedgerTest, TamperEmptyHashesIsStoredDamaged) {
+  AppendStandard();
+  SetHashes(7, "");
+  ExpectBad(7, Damaged(7));
+}
+
+TEST_F(LedgerTest, TamperChangedPolicyVersionIsCaughtAtItsFirstEntry) {
+  AppendEvents({{Deny("A", "crm")}, {Deny("B", "crm"), Deny("B", "lake")}}, kPolicy);
+  AppendEvents({{Deny("C", "crm"), Deny("C", "lake")}, {Deny("D", "crm")}}, kPolicy2);
+  ExpectVerifies(6);
+  Sql("UPDATE policies SET version = 'sha256:forged' WHERE version = '" + std::string(kPolicy2) +
+      "'");
+  ExpectBad(4, Modified(4));
+}
+
+TEST_F(LedgerTest, TamperChangedFirstPolicyVersionIsCaughtAtEntryOne) {
+  AppendEvents({{Deny("A", "crm")}, {Deny("B", "crm"), Deny("B", "lake")}}, kPolicy);
+  AppendEvents({{Deny("C", "crm")}}, kPolicy2);
+  Sql("UPDATE policies SET version = 'sha256:forged' WHERE version = '" + std::string(kPolicy) +
+      "'");
+  ExpectBad(1, Modified(1));
+}
+
+TEST_F(LedgerTest, TamperRowPointedAtAnotherPolicy) {
+  AppendEvents({{Deny("A", "crm")}, {Deny("B", "crm"), Deny("B", "lake")}}, kPolicy);
+  AppendEvents({{Deny("C", "crm")}}, kPolicy2);
+  Sql("UPDATE ledger SET policy = " + std::to_string(PolicyId(kPolicy2)) + " WHERE seq = 2");
+  ExpectBad(2, Modified(2));
+}
+
+TEST_F(LedgerTest, TamperRowPointedAtNoPolicyIsStoredDamaged) {
+  AppendStandard();
+  Sql("UPDATE ledger SET policy = 999 WHERE seq = 2");
+  ExpectBad(2, Damaged(2));
+}
+
+TEST_F(LedgerTest, TamperCommittedHeadEdited) {
+  AppendStandard();
+  ASSERT_TRUE(db_->SetMeta("ledger_head", std::string(64, 'f')).ok());
+  ExpectBad(9, kHeadDiffers);
+}
+
+TEST_F(LedgerTest, TamperCommittedHeadDeletedIsReportedNotACrash) {
+  AppendStandard();
+  Sql("DELETE FROM meta WHERE key = 'ledger_head'");
+  ExpectBad(9, kHeadDiffers);
+}
+
+TEST_F(LedgerTest, TamperCommittedSizeLowered) {
+  AppendStandard();
+  ASSERT_TRUE(db_->SetMeta("ledger_size", "8").ok());
+  ExpectBad(9, SizeMismatch(9, 8));
+}
+
+TEST_F(LedgerTest, TamperCommittedSizeRaised) {
+  AppendStandard();
+  ASSERT_TRUE(db_->SetMeta("ledger_size", "12").ok());
+  ExpectBad(10, SizeMismatch(9, 12));
+}
+
+TEST_F(LedgerTest, TamperCommittedSizeGarbledIsReportedNotAnException) {
+  AppendStandard();
+  ASSERT_TRUE(db_->SetMeta("ledger_size", "nine").ok());
+  // The chain holds; what it was committed as cannot be read.
+  ExpectBad(9, kSizeNotANumber);
+}
+
+TEST_F(LedgerTest, TamperCommittedSizeDeleted) {
+  AppendStandard();
+  Sql("DELETE FROM meta WHERE key = 'ledger_size'");
+  ExpectBad(1, SizeMismatch(9, 0));
+}
+
+// ---- Export ----
+
+TEST_F(LedgerTest, ExportWritesOneLinePerEntryOldestFirst) {
+  AppendStandard();
+  std::string text;
+  ASSERT_TRUE(ExportTo(&text).ok());
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 9u);
+  std::string prev = GenesisHash();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Exported& e = entries[i];
+    EXPECT_EQ(e.seq, static_cast<int64_t>(i) + 1);
+    // Everything formats.md requires of an export line is there.
+    for (const char* key : {"seq", "event_id", "sink", "decision", "reason", "consent_ids",
+                            "transforms", "policy_version", "prev_hash", "hash"}) {
+      EXPECT_TRUE(e.keys.count(key)) << key << " missing in " << e.line;
+    }
+    EXPECT_EQ(e.hash, StoredHash(e.seq));
+    EXPECT_EQ(Sha256Hex(e.entry), e.hash);
+    EXPECT_EQ(e.prev_hash, prev);
+    prev = e.hash;
+  }
+  EXPECT_EQ(entries[0].event_id, "evt-1");
+  EXPECT_EQ(entries[3].sink, "crm");
+  EXPECT_EQ(entries[4].sink, "lake");
+  EXPECT_EQ(entries[5].sink, "sms");
+  EXPECT_EQ(entries[6].reason, "id_conflict");
+}
+
+TEST_F(LedgerTest, ExportOfAnEmptyLedgerWritesNothing) {
+  std::string text = "sentinel";
+  ASSERT_TRUE(ExportTo(&text).ok());
+  EXPECT_EQ(text, "");
+}
+
+TEST_F(LedgerTest, ExportOfAnEditedRowKeepsTheStoredHashSoItFailsOutsideVerification) {
+  AppendStandard();
+  EditBody(4, "\"no_agreement\"", "\"consent_given\"");
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 9u);
+  EXPECT_EQ(entries[4].reason, "consent_given");
+  EXPECT_NE(Sha256Hex(entries[4].entry), entries[4].hash);
+  EXPECT_EQ(entries[4].hash, StoredHash(5));
+  EXPECT_EQ(entries[5].prev_hash, entries[4].hash);  // prev_hash is the stored hash.
+}
+
+TEST_F(LedgerTest, ExportOfADamagedRowFailsWithDataLoss) {
+  AppendStandard();
+  SetBody(4, "[\"evt-3\"");
+  std::string text;
+  const absl::Status s = ExportTo(&text);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(s.message(), HasSubstr("entry 4"));
+}
+
+TEST_F(LedgerTest, ExportOfARowWithBadHashesFailsWithDataLoss) {
+  AppendStandard();
+  SetHashes(8, RowAt(8).hashes.substr(0, kHashBytes));
+  std::string text;
+  const absl::Status s = ExportTo(&text);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(s.message(), HasSubstr("entry 8"));
+}
+
+// ---- EntriesForEvent ----
 
 // Records the router's bookkeeping for an accepted event (seen.first_seq) or a quarantine.
 class EntriesForEventTest : public LedgerTest {
@@ -602,19 +1082,25 @@ class EntriesForEventTest : public LedgerTest {
     std::vector<int64_t> seqs;
     if (!entries.ok()) return seqs;
     for (const auto& e : *entries) {
-      const Parsed p = Parse(e);
-      EXPECT_TRUE(p.ok) << e;
-      seqs.push_back(p.seq);
+      json::StrictParser parser;
+      std::string canonical;
+      auto root = parser.ParseCopy(e, &canonical);
+      int64_t seq = 0;
+      EXPECT_TRUE(root.ok() && (*root)["seq"].get_int64().get(seq) == simdjson::SUCCESS) << e;
+      seqs.push_back(seq);
     }
     return seqs;
   }
 };
 
-TEST_F(EntriesForEventTest, AcceptedEntriesPlusQuarantines) {
+TEST_F(EntriesForEventTest, AcceptedRowPlusQuarantinesExactlyAsExported) {
   // 1: C quarantined; 2-3: A accepted (two sinks); 4-5: B accepted; 6: A quarantined as an id
   // conflict; 7: C's corrected resend accepted.
-  AppendCommitted({Quarantine("C"), Deny("A", "crm"), Deny("A", "lake"), Deny("B", "crm"),
-                   Deny("B", "lake"), Quarantine("A"), Deny("C", "crm")});
+  AppendEvents({{Quarantine("C")},
+                {Deny("A", "crm"), Deny("A", "lake")},
+                {Deny("B", "crm"), Deny("B", "lake")},
+                {Quarantine("A")},
+                {Deny("C", "crm")}});
   Quarantined("C", 1);
   Seen("A", 2);
   Seen("B", 4);
@@ -624,17 +1110,26 @@ TEST_F(EntriesForEventTest, AcceptedEntriesPlusQuarantines) {
   EXPECT_THAT(SeqsFor("B"), ElementsAre(4, 5));
   EXPECT_THAT(SeqsFor("C"), ElementsAre(1, 7));
   EXPECT_TRUE(SeqsFor("unknown").empty());
+  // Each entry is the exported entry, prev_hash included.
+  const std::vector<Exported> exported = ExportEntries();
+  ASSERT_EQ(exported.size(), 7u);
   auto a = EntriesForEvent(*db_, "A");
-  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_EQ(a->size(), 3u);
-  EXPECT_EQ((*a)[0], RowAt(2).entry);
-  EXPECT_EQ((*a)[2], RowAt(6).entry);
+  EXPECT_EQ((*a)[0], exported[1].entry);
+  EXPECT_EQ((*a)[1], exported[2].entry);
+  EXPECT_EQ((*a)[2], exported[5].entry);
+  auto c = EntriesForEvent(*db_, "C");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->size(), 2u);
+  EXPECT_EQ((*c)[0], exported[0].entry);
+  EXPECT_EQ((*c)[1], exported[6].entry);
 }
 
 TEST_F(EntriesForEventTest, QuarantineRightAfterAcceptanceIsListedOnce) {
-  // A conflicting resend of A on the very next line: its quarantine entry directly follows A's
+  // A conflicting resend of A on the very next line: its quarantine row directly follows A's
   // decisions and carries the same event id.
-  AppendCommitted({Deny("A", "crm"), Deny("A", "lake"), Quarantine("A"), Deny("B", "crm")});
+  AppendEvents({{Deny("A", "crm"), Deny("A", "lake")}, {Quarantine("A")}, {Deny("B", "crm")}});
   Seen("A", 1);
   Quarantined("A", 3);
   Seen("B", 4);
@@ -642,12 +1137,34 @@ TEST_F(EntriesForEventTest, QuarantineRightAfterAcceptanceIsListedOnce) {
   EXPECT_THAT(SeqsFor("B"), ElementsAre(4));
 }
 
+TEST_F(EntriesForEventTest, RowsNamedTwiceAreListedOnceInLedgerOrder) {
+  AppendEvents({{Quarantine("Q")}, {Deny("A", "crm")}, {Quarantine("Q")}, {Quarantine("Q")}});
+  // Indexed out of order, and one row named twice (also as the seen row).
+  Quarantined("Q", 4);
+  Quarantined("Q", 1);
+  Quarantined("Q", 3);
+  Quarantined("Q", 1);
+  Seen("Q", 3);
+  EXPECT_THAT(SeqsFor("Q"), ElementsAre(1, 3, 4));
+}
+
 TEST_F(EntriesForEventTest, OnlyQuarantines) {
-  AppendCommitted({Quarantine("Q"), Deny("A", "crm"), Quarantine("Q")});
+  AppendEvents({{Quarantine("Q")}, {Deny("A", "crm")}, {Quarantine("Q")}});
   Quarantined("Q", 1);
   Seen("A", 2);
   Quarantined("Q", 3);
   EXPECT_THAT(SeqsFor("Q"), ElementsAre(1, 3));
+  EXPECT_THAT(SeqsFor("A"), ElementsAre(2));
+}
+
+TEST_F(EntriesForEventTest, ADamagedRowIsDataLoss) {
+  AppendEvents({{Deny("A", "crm"), Deny("A", "lake")}, {Deny("B", "crm")}});
+  Seen("A", 1);
+  Seen("B", 3);
+  SetBody(1, "not json");
+  auto a = EntriesForEvent(*db_, "A");
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kDataLoss) << a.status();
+  EXPECT_THAT(SeqsFor("B"), ElementsAre(3));  // Other rows still read.
 }
 
 }  // namespace

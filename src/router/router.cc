@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "common/line_reader.h"
 #include "common/status.h"
@@ -71,7 +72,13 @@ class Pipeline {
   store::Statement seen_lookup_, seen_insert_, quarantine_index_, save_position_;
   store::Statement quarantined_lookup_, quarantined_insert_;
   policy::Decision decision_;
-  std::vector<std::string> transforms_;
+  // Per candidate sink of the current event: text its ledger entry points into.
+  struct Scratch {
+    std::string reason, digest;
+    std::vector<std::string> transforms;
+  };
+  std::vector<Scratch> scratch_;
+  std::vector<ledger::EntryFacts> entries_;
   std::string data_, line_out_;
   bool in_transaction_ = false;
   size_t pending_ = 0;
@@ -197,27 +204,21 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
 
 absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
   const catalog::EventType& type = *ev.type_def;
-  int64_t first_seq = 0;
+  const size_t n = type.candidate_sinks.size();
+  if (scratch_.size() < n) scratch_.resize(n);
+  entries_.resize(n);
   bool any_allowed = false;
-  for (size_t c = 0; c < type.candidate_sinks.size(); ++c) {
+  for (size_t c = 0; c < n; ++c) {
     const uint32_t si = type.candidate_sinks[c];
-    const catalog::Sink& sink = catalog_.sinks[si];
+    Scratch& x = scratch_[c];
+    ledger::EntryFacts& facts = entries_[c];
     RETURN_IF_ERROR(engine_->Decide(ev, c, &decision_));
-    ledger::EntryFacts facts;
-    facts.event_id = ev.id;
-    facts.sink = sink.id;
-    facts.type = ev.type;
-    facts.source = ev.source;
-    facts.time = ev.time_text;
-    facts.line = line;
-    facts.run = summary_.run_id;
-    facts.consent_scope = ev.declared_consent_scope ? &ev.consent_scope : nullptr;
-    std::string digest;
-    std::string reason;
-    transforms_.clear();
+    facts = ledger::EntryFacts();
+    facts.sink = catalog_.sinks[si].id;
     if (decision_.allowed) {
       any_allowed = true;
-      transformer_->Apply(ev, si, &data_, &transforms_);
+      x.transforms.clear();
+      transformer_->Apply(ev, si, &data_, &x.transforms);
       line_out_.assign("{\"id\":");
       json::AppendString(ev.id, &line_out_);
       line_out_.append(",\"type\":");
@@ -231,24 +232,38 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
       line_out_.push_back('}');
       outputs_[si]->Append(line_out_);
       ++delivered_[si];
-      digest = "sha256:" + crypto::ToHex(crypto::Sha256(line_out_));
+      x.digest = "sha256:" + crypto::ToHex(crypto::Sha256(line_out_));
       facts.outcome = ledger::Outcome::kAllow;
-      facts.consents = &decision_.cited;
-      facts.transforms = &transforms_;
-      facts.delivered = digest;
+      facts.delivered = x.digest;
+      for (const consent::ConsentRecord* r : decision_.cited) {
+        facts.consent_ids.push_back(r->consent_id);
+        facts.consent_versions.push_back(r->recorded_at_text);
+      }
+      for (const std::string& t : x.transforms) facts.transforms.push_back(t);
     } else {
-      reason = decision_.ReasonText(catalog_);
-      ++summary_.denials[reason];
+      x.reason = decision_.ReasonText(catalog_);
+      ++summary_.denials[x.reason];
       facts.outcome = ledger::Outcome::kDeny;
-      facts.reason = reason;
+      facts.reason = x.reason;
     }
-    ASSIGN_OR_RETURN(int64_t seq, ledger_->Append(facts));
-    if (first_seq == 0) first_seq = seq;
   }
   if (any_allowed) {
     ++summary_.routed;
   } else {
     ++summary_.blocked;
+  }
+  int64_t first_seq = 0;
+  if (n > 0) {
+    // The event's facts ride on the first entry; the ledger stores them once per event.
+    ledger::EntryFacts& head = entries_[0];
+    head.event_id = ev.id;
+    head.type = ev.type;
+    head.source = ev.source;
+    head.time = ev.time_text;
+    head.line = line;
+    head.run = summary_.run_id;
+    head.consent_scope = ev.declared_consent_scope ? &ev.consent_scope : nullptr;
+    ASSIGN_OR_RETURN(first_seq, ledger_->AppendEvent(entries_));
   }
   seen_insert_.Bind(1, ev.id)
       .BindBlob(2, ev.content_digest.data(), ev.content_digest.size())
@@ -318,19 +333,30 @@ absl::Status Pipeline::CommitBatch() {
   std::vector<sink::Output*> all;
   for (auto& o : outputs_) all.push_back(o.get());
   all.push_back(quarantine_.get());
-  for (sink::Output* o : all) {
-    std::string error;
-    sink::FlushStatus status = o->Flush(&error);
-    for (int attempt = 0; status == sink::FlushStatus::kRetry && attempt < 5; ++attempt) {
-      status = o->Flush(&error);
+  // Flushed concurrently: each output syncs its own file, so the batch waits for the slowest
+  // sync rather than for the sum of them.
+  std::vector<std::string> errors(all.size());
+  std::vector<sink::FlushStatus> statuses(all.size());
+  {
+    std::vector<std::thread> flushers;
+    for (size_t i = 0; i < all.size(); ++i) {
+      flushers.emplace_back([&, i] {
+        statuses[i] = all[i]->Flush(&errors[i]);
+        for (int attempt = 0; statuses[i] == sink::FlushStatus::kRetry && attempt < 5; ++attempt) {
+          statuses[i] = all[i]->Flush(&errors[i]);
+        }
+      });
     }
-    if (status != sink::FlushStatus::kDelivered) {
+    for (auto& t : flushers) t.join();
+  }
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (statuses[i] != sink::FlushStatus::kDelivered) {
       (void)db_.Rollback();
       in_transaction_ = false;
-      return absl::UnavailableError(common::StrCat(error, "; the batch was not committed and "
-                                                        "will be redone by the next run"));
+      return absl::UnavailableError(common::StrCat(errors[i], "; the batch was not committed and "
+                                                              "will be redone by the next run"));
     }
-    save_position_.Bind(1, o->key()).Bind(2, o->Position());
+    save_position_.Bind(1, all[i]->key()).Bind(2, all[i]->Position());
     RETURN_IF_ERROR(save_position_.Run());
   }
   RETURN_IF_ERROR(ledger_->SaveHead());
@@ -448,10 +474,12 @@ absl::StatusOr<Summary> Run(const catalog::Catalog& catalog, const transform::Ke
     if (!more) break;
     RETURN_IF_ERROR(pipeline.ProcessLine(line));
     if (pipeline.pending() >= options.batch_events) RETURN_IF_ERROR(pipeline.CommitBatch());
-    if (options.progress && (++lines & 0xFFFF) == 0) options.progress(lines, reader.bytes_read());
+    if (options.progress && (++lines & 0x3FFF) == 0) {
+      options.progress(lines, reader.bytes_read(), false);
+    }
   }
   RETURN_IF_ERROR(pipeline.Finish());
-  if (options.progress) options.progress(lines, reader.bytes_read());
+  if (options.progress) options.progress(lines, reader.bytes_read(), true);
   return pipeline.summary();
 }
 

@@ -26,8 +26,9 @@ struct Options {
   std::string as_of_text;
   size_t max_line_bytes = 1 << 20;
   size_t batch_events = 8192;
-  // Called now and then with (lines read, bytes read); for progress display.
-  std::function<void(uint64_t, uint64_t)> progress;
+  // Called now and then with (lines read, bytes read, done); for progress display. The last
+  // call, after the final commit, has done = true.
+  std::function<void(uint64_t, uint64_t, bool)> progress;
 };
 
 struct Summary {

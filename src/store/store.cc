@@ -47,11 +47,15 @@ CREATE TABLE IF NOT EXISTS seen (
   digest BLOB NOT NULL,               -- SHA-256 of the event's RFC 8785 content
   first_seq INTEGER NOT NULL          -- its first ledger entry
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ledger (
-  seq INTEGER PRIMARY KEY,
-  event_id TEXT,
-  entry TEXT NOT NULL,                -- canonical JSON, the bytes that are hashed
-  hash TEXT NOT NULL                  -- lowercase hex SHA-256 of entry
+CREATE TABLE IF NOT EXISTS policies (
+  id INTEGER PRIMARY KEY,
+  version TEXT NOT NULL UNIQUE        -- a catalog's policy version, "sha256:<hex>"
+);
+CREATE TABLE IF NOT EXISTS ledger (   -- one row per event: loopgate.ledger-row/v1
+  seq INTEGER PRIMARY KEY,            -- the seq of the row's first entry
+  policy INTEGER NOT NULL,            -- policies.id
+  body TEXT NOT NULL,                 -- the event's facts once, then one tuple per entry
+  hashes BLOB NOT NULL                -- SHA-256 of each entry (32 bytes each), in order
 );
 CREATE TABLE IF NOT EXISTS quarantine_index (event_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantined (
@@ -156,7 +160,9 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& dir)
   }
   sqlite3* raw = nullptr;
   const std::string path = dir + "/state.db";
-  if (sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+  if (sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                              SQLITE_OPEN_NOMUTEX,  // One thread per Database.
+                      nullptr) !=
       SQLITE_OK) {
     absl::Status s = absl::InternalError(common::StrCat("cannot open ", path, ": ",
                                                       raw ? sqlite3_errmsg(raw) : "out of memory"));

@@ -1,0 +1,396 @@
+// Micro-benchmarks of the per-event stages of `loopgate run` (docs/performance.md):
+//
+//   BM_ParseValidate        event::Intake::Process (strict parse, RFC 8785 canonical form,
+//                           SHA-256 content digest, envelope and field checks) per line.
+//   BM_DecideAllSinks       policy::Engine::Decide over every candidate sink of one event, with
+//                           the reference consents and agreements imported into a temporary
+//                           state, as of 2026-06-30T00:00:00Z; consent view cache warm (the
+//                           steady state), and _ColdCache where every consent check queries
+//                           SQLite (a subject and purpose first seen in the run).
+//   BM_Transform            transform::Transformer::Apply for one sink and event.
+//   BM_LedgerAppend         ledger::Writer::Append, committing every 8192 entries as the router
+//                           does (SaveHead + COMMIT + BEGIN IMMEDIATE inside the timed loop).
+//
+// Inputs: examples/reference/catalog.yaml and ../shared/scenarios/reference/. Temporary state
+// lives under $TMPDIR (default /tmp) and is removed at exit.
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "catalog/catalog.h"
+#include "common/line_reader.h"
+#include "common/time.h"
+#include "consent/consent.h"
+#include "event/event.h"
+#include "ledger/ledger.h"
+#include "policy/policy.h"
+#include "sink/sink.h"
+#include "store/store.h"
+#include "transform/transform.h"
+
+namespace loopgate::bench {
+namespace {
+
+constexpr std::string_view kAsOf = "2026-06-30T00:00:00Z";
+
+std::string SourcePath(std::string_view rel) { return std::string(LOOPGATE_SOURCE_DIR "/") += rel; }
+std::string ReferencePath(std::string_view file) {
+  return std::string(LOOPGATE_SHARED_DIR "/scenarios/reference/") += file;
+}
+
+[[noreturn]] void Die(std::string_view what, const absl::Status& s) {
+  std::fprintf(stderr, "loopgate_micro_bench: %.*s: %s\n", static_cast<int>(what.size()),
+               what.data(), std::string(s.message()).c_str());
+  std::exit(1);
+}
+
+template <typename T>
+T Check(std::string_view what, absl::StatusOr<T> v) {
+  if (!v.ok()) Die(what, v.status());
+  return std::move(*v);
+}
+
+void Check(std::string_view what, const absl::Status& s) {
+  if (!s.ok()) Die(what, s);
+}
+
+// A scratch directory, removed with everything in it when destroyed.
+class TempDir {
+ public:
+  TempDir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                          "/loopgate-micro-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      std::fprintf(stderr, "loopgate_micro_bench: mkdtemp failed\n");
+      std::exit(1);
+    }
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// An input line followed by the readable padding Intake::Process needs (as LineReader gives).
+class PaddedLine {
+ public:
+  explicit PaddedLine(std::string_view text) : size_(text.size()) {
+    buf_.reserve(text.size() + common::kLinePadding);
+    buf_.append(text);
+    buf_.append(common::kLinePadding, ' ');
+  }
+  std::string_view text() const { return std::string_view(buf_.data(), size_); }
+
+ private:
+  std::string buf_;
+  size_t size_;
+};
+
+// What every benchmark shares: the catalog, the keys and the reference lines.
+struct Env {
+  std::unique_ptr<catalog::Catalog> catalog;
+  transform::KeyStore keys;
+  std::vector<PaddedLine> lines;  // Every non-blank line of events.ndjson.
+  std::vector<size_t> valid;      // Indexes of the lines that pass intake.
+  std::vector<size_t> unique;     // Of those, the first with each id (what the router decides).
+
+  static Env& Get() {
+    static Env* env = [] {
+      auto* e = new Env;
+      e->catalog = Check("catalog", catalog::LoadFile(SourcePath("examples/reference/catalog.yaml"),
+                                                      &sink::ValidateOutput));
+      e->keys = Check("keys", transform::KeyStore::LoadFile(ReferencePath("keys.json")));
+      std::ifstream in(ReferencePath("events.ndjson"));
+      for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) e->lines.emplace_back(line);
+      }
+      event::Intake intake(*e->catalog);
+      event::Event ev;
+      event::Rejection rej;
+      std::vector<std::string> ids;
+      for (size_t i = 0; i < e->lines.size(); ++i) {
+        if (!intake.Process(e->lines[i].text(), &ev, &rej)) continue;
+        e->valid.push_back(i);
+        if (std::find(ids.begin(), ids.end(), ev.id) == ids.end()) {
+          ids.push_back(ev.id);
+          e->unique.push_back(i);
+        }
+      }
+      if (e->lines.empty() || e->valid.empty()) {
+        std::fprintf(stderr, "loopgate_micro_bench: no reference events\n");
+        std::exit(1);
+      }
+      return e;
+    }();
+    return *env;
+  }
+};
+
+Env& Get() { return Env::Get(); }
+
+// Intake over the reference lines, round robin. One iteration = one line.
+void RunIntake(benchmark::State& state, const std::vector<size_t>& which) {
+  Env& env = Get();
+  event::Intake intake(*env.catalog);
+  event::Event ev;
+  event::Rejection rej;
+  size_t i = 0, bytes = 0, accepted = 0;
+  for (auto _ : state) {
+    const std::string_view text = env.lines[which[i]].text();
+    const bool ok = intake.Process(text, &ev, &rej);
+    benchmark::DoNotOptimize(ok);
+    accepted += ok;
+    bytes += text.size();
+    if (++i == which.size()) i = 0;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["accepted"] =
+      benchmark::Counter(static_cast<double>(accepted), benchmark::Counter::kAvgIterations);
+}
+
+// The valid reference events (ids as the router sees them).
+void BM_ParseValidate(benchmark::State& state) { RunIntake(state, Get().valid); }
+
+// All 30 reference lines, including the ones intake quarantines.
+void BM_ParseValidate_AllLines(benchmark::State& state) {
+  std::vector<size_t> all(Get().lines.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  RunIntake(state, all);
+}
+
+// A temporary state with the reference consents and agreements, and the decision engine on it.
+// The events are parsed once, each by its own Intake, so their DOM views stay valid.
+struct DecideFixture {
+  TempDir dir;
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<consent::AgreementView> agreements;
+  std::unique_ptr<consent::ConsentView> consents;
+  std::unique_ptr<policy::Engine> engine;
+  std::unique_ptr<transform::Transformer> transformer;
+  std::vector<std::unique_ptr<event::Intake>> intakes;
+  std::vector<std::unique_ptr<event::Event>> events;  // One per Env::unique line.
+
+  DecideFixture() {
+    Env& env = Env::Get();
+    const common::Instant as_of = *common::ParseRfc3339(kAsOf);
+    db = Check("state", store::Database::Open(dir.path() + "/state"));
+    Check("consents", consent::Import(*db, consent::RegistryKind::kConsents,
+                                      ReferencePath("consents.ndjson"))
+                          .status());
+    Check("agreements", consent::Import(*db, consent::RegistryKind::kAgreements,
+                                        ReferencePath("agreements.ndjson"))
+                            .status());
+    agreements = std::make_unique<consent::AgreementView>(
+        Check("agreement view", consent::AgreementView::Load(*db, as_of)));
+    consents = std::make_unique<consent::ConsentView>(*db, as_of);
+    engine = std::make_unique<policy::Engine>(*env.catalog, *consents, *agreements, as_of);
+    transformer = Check("transformer", transform::Transformer::Create(*env.catalog, env.keys));
+    for (size_t li : env.unique) {
+      auto intake = std::make_unique<event::Intake>(*env.catalog);
+      auto ev = std::make_unique<event::Event>();
+      event::Rejection rej;
+      if (!intake->Process(env.lines[li].text(), ev.get(), &rej)) std::exit(1);
+      intakes.push_back(std::move(intake));
+      events.push_back(std::move(ev));
+    }
+  }
+
+  // Built on first use; destroyed (and its directory removed) at exit.
+  static DecideFixture& Get() {
+    static DecideFixture f;
+    return f;
+  }
+
+  const event::Event* Find(std::string_view id) const {
+    for (const auto& e : events) {
+      if (e->id == id) return e.get();
+    }
+    std::fprintf(stderr, "loopgate_micro_bench: no reference event %.*s\n",
+                 static_cast<int>(id.size()), id.data());
+    std::exit(1);
+  }
+};
+
+// Decides every candidate sink of the events in `which` (round robin). One iteration = one
+// event, all of its candidate sinks.
+void RunDecide(benchmark::State& state, const std::vector<const event::Event*>& which) {
+  DecideFixture& f = DecideFixture::Get();
+  policy::Decision d;
+  size_t i = 0, decisions = 0, allowed = 0;
+  for (auto _ : state) {
+    const event::Event& ev = *which[i];
+    const size_t n = ev.type_def->candidate_sinks.size();
+    for (size_t c = 0; c < n; ++c) {
+      if (auto s = f.engine->Decide(ev, c, &d); !s.ok()) {
+        state.SkipWithError("Decide failed");
+        return;
+      }
+      allowed += d.allowed;
+    }
+    decisions += n;
+    if (++i == which.size()) i = 0;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["sinks_per_event"] =
+      benchmark::Counter(static_cast<double>(decisions), benchmark::Counter::kAvgIterations);
+  state.counters["allowed_per_event"] =
+      benchmark::Counter(static_cast<double>(allowed), benchmark::Counter::kAvgIterations);
+}
+
+void BM_DecideAllSinks(benchmark::State& state) {
+  std::vector<const event::Event*> all;
+  for (const auto& e : DecideFixture::Get().events) all.push_back(e.get());
+  RunDecide(state, all);
+}
+
+// As BM_DecideAllSinks, but every event meets an empty consent cache, so each consent check is
+// a SQLite query (the first sight of a subject and purpose in a run). Building the fresh view
+// and preparing its statement happen with the timer paused.
+void BM_DecideAllSinks_ColdCache(benchmark::State& state) {
+  DecideFixture& f = DecideFixture::Get();
+  const common::Instant as_of = *common::ParseRfc3339(kAsOf);
+  policy::Decision d;
+  size_t i = 0, decisions = 0;
+  std::optional<consent::ConsentView> view;
+  std::optional<policy::Engine> engine;
+  for (auto _ : state) {
+    state.PauseTiming();
+    engine.reset();  // Tear-down of the previous view is not timed either.
+    view.reset();
+    view.emplace(*f.db, as_of);
+    (void)view->Current("hcp", "warm-up", "prepare");  // Prepares the statement.
+    engine.emplace(*Get().catalog, *view, *f.agreements, as_of);
+    const event::Event& ev = *f.events[i];
+    const size_t n = ev.type_def->candidate_sinks.size();
+    state.ResumeTiming();
+    for (size_t c = 0; c < n; ++c) {
+      if (auto s = engine->Decide(ev, c, &d); !s.ok()) {
+        state.SkipWithError("Decide failed");
+        return;
+      }
+    }
+    decisions += n;
+    if (++i == f.events.size()) i = 0;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["sinks_per_event"] =
+      benchmark::Counter(static_cast<double>(decisions), benchmark::Counter::kAvgIterations);
+}
+
+void BM_Transform(benchmark::State& state, std::string sink, std::string event_id) {
+  DecideFixture& f = DecideFixture::Get();
+  const event::Event& ev = *f.Find(event_id);
+  const int si = Get().catalog->FindSink(sink);
+  if (si < 0) {
+    state.SkipWithError("no such sink");
+    return;
+  }
+  std::string data;
+  std::vector<std::string> applied;
+  for (auto _ : state) {
+    applied.clear();
+    f.transformer->Apply(ev, static_cast<uint32_t>(si), &data, &applied);
+    benchmark::DoNotOptimize(data.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetLabel(data.size() > 0 ? std::to_string(applied.size()) + " fields transformed" : "");
+}
+
+// Appends ledger entries shaped like an allow for analytics_lake (one consent cited, four
+// transform notes, a delivered digest), committing every `state.range(0)` entries.
+void BM_LedgerAppend(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  TempDir dir;
+  auto db = Check("state", store::Database::Open(dir.path() + "/state"));
+  auto writer = Check("ledger", ledger::Writer::Open(*db, Get().catalog->policy_version));
+  ledger::EntryFacts facts;
+  facts.sink = "analytics_lake";
+  facts.outcome = ledger::Outcome::kAllow;
+  facts.consent_ids = {"c-p1a"};
+  facts.consent_versions = {"2026-01-01T00:00:05Z"};
+  facts.transforms = {"birth_date=generalize", "first_name=drop", "last_name=drop",
+                      "patient_id=tokenize:ak-2026-1", "zip=generalize"};
+  facts.delivered = "sha256:5f1d2a9c3b7e4f60a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f809";
+  facts.type = "patient.support.milestone";
+  facts.source = "support_hub";
+  facts.time = "2026-03-10T13:45:00Z";
+  facts.run = 1;
+  std::string event_id;
+  Check("begin", db->Begin());
+  int64_t n = 0;
+  for (auto _ : state) {
+    event_id = "evt-" + std::to_string(n);
+    facts.event_id = event_id;
+    facts.line = static_cast<uint64_t>(n);
+    auto seq = writer->Append(facts);
+    if (!seq.ok()) {
+      state.SkipWithError("Append failed");
+      return;
+    }
+    if (++n % batch == 0) {
+      Check("save head", writer->SaveHead());
+      Check("commit", db->Commit());
+      Check("begin", db->Begin());
+    }
+  }
+  Check("save head", writer->SaveHead());
+  Check("commit", db->Commit());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+void Register() {
+  Env& env = Env::Get();
+  benchmark::RegisterBenchmark("BM_ParseValidate", BM_ParseValidate);
+  benchmark::RegisterBenchmark("BM_ParseValidate_AllLines", BM_ParseValidate_AllLines);
+  benchmark::RegisterBenchmark("BM_DecideAllSinks", BM_DecideAllSinks);
+  benchmark::RegisterBenchmark("BM_DecideAllSinks_ColdCache", BM_DecideAllSinks_ColdCache);
+  // The same, one event at a time: the target is per event, so the slowest one matters.
+  DecideFixture& f = DecideFixture::Get();
+  for (const auto& e : f.events) {
+    const event::Event* ev = e.get();
+    std::string name = "BM_DecideAllSinks/" + ev->id.substr(0, 16);
+    benchmark::RegisterBenchmark(name.c_str(), [ev](benchmark::State& state) {
+      RunDecide(state, {ev});
+      state.SetLabel(std::string(ev->type));
+    });
+  }
+  benchmark::RegisterBenchmark("BM_Transform/analytics_lake/evt-0007", BM_Transform,
+                               std::string("analytics_lake"), std::string("evt-0007"));
+  benchmark::RegisterBenchmark("BM_Transform/analytics_lake/evt-0013", BM_Transform,
+                               std::string("analytics_lake"), std::string("evt-0013"));
+  benchmark::RegisterBenchmark("BM_Transform/support_cases/evt-0007", BM_Transform,
+                               std::string("support_cases"), std::string("evt-0007"));
+  benchmark::RegisterBenchmark("BM_LedgerAppend", BM_LedgerAppend)->Arg(8192)->ArgName("batch");
+  (void)env;
+}
+
+}  // namespace
+}  // namespace loopgate::bench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  loopgate::bench::Register();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
