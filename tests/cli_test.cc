@@ -5,6 +5,8 @@
 #include <sstream>
 #include <string>
 
+#include <sqlite3.h>
+
 #include "gtest/gtest.h"
 #include "simdjson.h"
 #include "tests/e2e_util.h"
@@ -135,6 +137,24 @@ TEST(Cli, ExplainShowsTheWholeLineage) {
   EXPECT_NE(denied.out.find("agreement_purpose"), std::string::npos) << denied.out;
   Result missing = RunLoopgate({"explain", "--state", dir / "state", "evt-nope"});
   EXPECT_EQ(missing.exit_code, 1);
+}
+
+TEST(Cli, ExplainRefusesAnIndexThatPointsAtAnotherEvent) {
+  TempDir dir;
+  ASSERT_EQ(RunLoopgate(ReferenceRunArgs(dir / "state", dir / "out")).exit_code, 0);
+  // Point evt-0003's index entry at evt-0004's ledger row, as an edit of the state could.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "state/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE seen SET first_seq = (SELECT first_seq FROM seen WHERE id = "
+                         "'evt-0004') WHERE id = 'evt-0003'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Result r = RunLoopgate({"explain", "--state", dir / "state", "evt-0003"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("belongs to another event"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("evt-0004"), std::string::npos) << r.out;
 }
 
 TEST(Cli, LedgerExportHasTheDocumentedFields) {

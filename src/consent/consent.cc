@@ -341,13 +341,16 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
     }
   }
   query_->Reset();
-  // Bounded memory however many subjects a run meets.
-  if (cache_.size() >= kCacheEntries) cache_.clear();
   auto& slot = cache_[key_];
   for (auto& [id, r] : current) {
     if (r.matches_query) slot.push_back(std::move(r));
   }
   return &slot;
+}
+
+void ConsentView::Trim() {
+  // Bounded memory however many subjects a run meets.
+  if (cache_.size() >= kCacheEntries) cache_.clear();
 }
 
 absl::StatusOr<std::vector<std::pair<ConsentRecord, std::string>>> History(

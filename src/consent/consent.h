@@ -76,11 +76,15 @@ class ConsentView {
   ConsentView(store::Database& db, common::Instant as_of);
 
   // The current version (latest recorded_at <= as_of, ties to the later import) of every
-  // consent for the subject and purpose, ordered by consent_id. Pointers stay valid until the
-  // next call.
+  // consent for the subject and purpose, ordered by consent_id. The records stay valid until
+  // Trim(), so the decisions for all sinks of one event can cite them together.
   absl::StatusOr<const std::vector<ConsentRecord>*> Current(std::string_view subject_type,
                                                             std::string_view subject_id,
                                                             std::string_view purpose);
+
+  // Drops the cache when it holds too many entries; call between events. Invalidates the
+  // records Current() returned.
+  void Trim();
 
  private:
   store::Database& db_;

@@ -480,9 +480,12 @@ absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
     absl::Status damaged = absl::OkStatus();
     auto s = ForEachRow(db, first, [&](const Row& row, bool ok) {
       if (row.seq != first) return false;  // The row starting at `first` is gone.
-      if (!ok) {
-        damaged = absl::DataLossError(common::StrCat("the ledger row at entry ", first,
-                                                     " is damaged; run `loopgate ledger verify`"));
+      if (!ok || row.entries.front().event_id != event_id) {
+        // The indexes (seen, quarantine_index) are not hash-chained: never show another
+        // event's entries under this id.
+        damaged = absl::DataLossError(common::StrCat(
+            "the ledger row at entry ", first, ok ? " belongs to another event" : " is damaged",
+            "; the state was edited: run `loopgate ledger verify`"));
         return false;
       }
       for (size_t i = 0; i < row.entries.size(); ++i) {

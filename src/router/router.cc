@@ -106,7 +106,8 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
 
   ASSIGN_OR_RETURN(seen_lookup_, db_.Prepare("SELECT digest FROM seen WHERE id = ?"));
   ASSIGN_OR_RETURN(seen_insert_,
-                   db_.Prepare("INSERT INTO seen (id, digest, first_seq) VALUES (?, ?, ?)"));
+                   db_.Prepare("INSERT INTO seen (id, digest, first_seq) VALUES (?, ?, ?) "
+                               "ON CONFLICT (id) DO NOTHING"));
   ASSIGN_OR_RETURN(quarantine_index_,
                    db_.Prepare("INSERT INTO quarantine_index (event_id, seq) VALUES (?, ?)"));
   ASSIGN_OR_RETURN(quarantined_lookup_, db_.Prepare("SELECT 1 FROM quarantined WHERE digest = ?"));
@@ -179,13 +180,21 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
     const bool envelope_read = rejection_.reason > event::QuarantineReason::kInvalidEnvelope;
     return Quarantine(rejection_, envelope_read ? &event_ : nullptr, line);
   }
-  // Identity: same id and content is a duplicate; same id, other content a conflict.
-  seen_lookup_.Bind(1, event_.id);
-  ASSIGN_OR_RETURN(bool seen, seen_lookup_.Step());
-  if (seen) {
-    const bool same = seen_lookup_.Blob(0) ==
-                      std::string_view(reinterpret_cast<const char*>(event_.content_digest.data()),
-                                       event_.content_digest.size());
+  // Identity: same id and content is a duplicate; same id, other content a conflict. A new id
+  // (the common case) costs one statement: the insert that marks it seen. Its first ledger
+  // entry will be the next one, unless its type has no candidate sink (then 0, no entries).
+  const int64_t first_seq = event_.type_def->candidate_sinks.empty() ? 0 : ledger_->size() + 1;
+  seen_insert_.Bind(1, event_.id)
+      .BindBlob(2, event_.content_digest.data(), event_.content_digest.size())
+      .Bind(3, first_seq);
+  RETURN_IF_ERROR(seen_insert_.Run());
+  if (sqlite3_changes(db_.raw()) == 0) {
+    seen_lookup_.Bind(1, event_.id);
+    ASSIGN_OR_RETURN(bool found, seen_lookup_.Step());
+    const bool same = found && seen_lookup_.Blob(0) ==
+                                   std::string_view(reinterpret_cast<const char*>(
+                                                        event_.content_digest.data()),
+                                                    event_.content_digest.size());
     seen_lookup_.Reset();
     if (same) {
       ++summary_.duplicates;
@@ -198,7 +207,7 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
                "under a new id";
     return Quarantine(r, &event_, line);
   }
-  seen_lookup_.Reset();
+  consents_->Trim();  // Between events: the cited records must outlive one event's decisions.
   return Route(event_, line.number);
 }
 
@@ -252,7 +261,6 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
   } else {
     ++summary_.blocked;
   }
-  int64_t first_seq = 0;
   if (n > 0) {
     // The event's facts ride on the first entry; the ledger stores them once per event.
     ledger::EntryFacts& head = entries_[0];
@@ -263,12 +271,9 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
     head.line = line;
     head.run = summary_.run_id;
     head.consent_scope = ev.declared_consent_scope ? &ev.consent_scope : nullptr;
-    ASSIGN_OR_RETURN(first_seq, ledger_->AppendEvent(entries_));
+    RETURN_IF_ERROR(ledger_->AppendEvent(entries_).status());
   }
-  seen_insert_.Bind(1, ev.id)
-      .BindBlob(2, ev.content_digest.data(), ev.content_digest.size())
-      .Bind(3, first_seq);
-  return seen_insert_.Run();
+  return absl::OkStatus();
 }
 
 absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event* facts_from,

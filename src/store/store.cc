@@ -15,7 +15,7 @@ absl::Status SqlError(sqlite3* db, std::string_view what) {
   return absl::InternalError(common::StrCat("state store: ", what, ": ", sqlite3_errmsg(db)));
 }
 
-// Version 1 of the state schema (docs/state.md).
+// Version 2 of the state schema (docs/state.md); v2 stores the ledger as one row per event.
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consents (
@@ -194,7 +194,18 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenExisting(const std::stri
 Database::~Database() { sqlite3_close(db_); }
 
 absl::Status Database::Migrate() {
-  auto s = Exec(kSchema);
+  // The meta table first: a state of another version is refused before anything is created.
+  auto s = Exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
+                "WITHOUT ROWID");
+  if (!s.ok()) return s;
+  auto existing = GetMeta("schema");
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value() && **existing != kSchemaName) {
+    return absl::FailedPreconditionError(common::StrCat(
+        "state in ", dir_, " has schema ", **existing, "; this build reads ", kSchemaName,
+        ". Route into a new state directory (there is no migration from earlier layouts)"));
+  }
+  s = Exec(kSchema);
   if (!s.ok()) return s;
   auto schema = GetMeta("schema");
   if (!schema.ok()) return schema.status();
