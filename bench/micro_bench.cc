@@ -270,15 +270,16 @@ void BM_DecideAllSinks_ColdCache(benchmark::State& state) {
   const common::Instant as_of = *common::ParseRfc3339(kAsOf);
   policy::Decision d;
   size_t i = 0, decisions = 0;
-  std::optional<consent::ConsentView> view;
-  std::optional<policy::Engine> engine;
+  // unique_ptr rather than optional: GCC 12 at -O3 misreports optional's payload as
+  // maybe-uninitialized.
+  std::unique_ptr<consent::ConsentView> view;
+  std::unique_ptr<policy::Engine> engine;
   for (auto _ : state) {
     state.PauseTiming();
     engine.reset();  // Tear-down of the previous view is not timed either.
-    view.reset();
-    view.emplace(*f.db, as_of);
+    view = std::make_unique<consent::ConsentView>(*f.db, as_of);
     (void)view->Current("hcp", "warm-up", "prepare");  // Prepares the statement.
-    engine.emplace(*Get().catalog, *view, *f.agreements, as_of);
+    engine = std::make_unique<policy::Engine>(*Get().catalog, *view, *f.agreements, as_of);
     const event::Event& ev = *f.events[i];
     const size_t n = ev.type_def->candidate_sinks.size();
     state.ResumeTiming();

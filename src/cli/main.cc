@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -101,10 +102,13 @@ int RunCommand(const RunArgs& a) {
     }
   }
 
-  auto db = store::Database::Open(a.state);
-  if (!db.ok()) return Fail(db.status());
+  // The lock first: not even the schema is touched while another run holds the state.
+  std::error_code ec;
+  std::filesystem::create_directories(a.state, ec);
   auto lock = store::DirLock::Acquire(a.state);
   if (!lock.ok()) return Fail(lock.status());
+  auto db = store::Database::Open(a.state);
+  if (!db.ok()) return Fail(db.status());
   int64_t rejected = 0;
   for (auto [kind, path] : {std::pair{consent::RegistryKind::kConsents, &a.consents},
                             std::pair{consent::RegistryKind::kAgreements, &a.agreements}}) {
@@ -167,10 +171,12 @@ int RunCommand(const RunArgs& a) {
 }
 
 int ImportCommand(consent::RegistryKind kind, const std::string& state, const std::string& file) {
-  auto db = store::Database::Open(state);
-  if (!db.ok()) return Fail(db.status());
+  std::error_code ec;
+  std::filesystem::create_directories(state, ec);
   auto lock = store::DirLock::Acquire(state);
   if (!lock.ok()) return Fail(lock.status());
+  auto db = store::Database::Open(state);
+  if (!db.ok()) return Fail(db.status());
   auto report = consent::Import(**db, kind, file);
   if (!report.ok()) return Fail(report.status());
   PrintImportReport(kind, file, *report);

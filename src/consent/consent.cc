@@ -285,8 +285,8 @@ absl::StatusOr<ImportReport> Import(store::Database& db, RegistryKind kind,
 }
 
 namespace {
-// About 100 MiB at the most; enough to hold every (subject, purpose) of a large programme.
-constexpr size_t kCacheEntries = 1 << 19;
+// Keys per cache generation (two are kept): about 15 MiB each.
+constexpr size_t kCacheEntries = 1 << 16;
 }  // namespace
 
 ConsentView::ConsentView(store::Database& db, common::Instant as_of) : db_(db), as_of_(as_of) {}
@@ -297,6 +297,13 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
   common::StrAppend(&key_, subject_type.size(), ":", subject_type, subject_id.size(), ":",
                   subject_id, purpose);
   if (auto it = cache_.find(key_); it != cache_.end()) return &it->second;
+  if (auto it = retired_.find(key_); it != retired_.end()) {
+    // Moving the vector keeps its records where they are: pointers to them stay valid.
+    auto& slot = cache_[key_];
+    slot = std::move(it->second);
+    retired_.erase(it);
+    return &slot;
+  }
   if (!query_) {
     // Every version of every consent that ever named this subject and purpose: a later version
     // of the same consent_id may have moved it to another purpose or subject, and then it no
@@ -349,8 +356,10 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
 }
 
 void ConsentView::Trim() {
-  // Bounded memory however many subjects a run meets.
-  if (cache_.size() >= kCacheEntries) cache_.clear();
+  if (cache_.size() >= kCacheEntries) {
+    retired_ = std::move(cache_);
+    cache_.clear();
+  }
 }
 
 absl::StatusOr<std::vector<std::pair<ConsentRecord, std::string>>> History(

@@ -90,8 +90,11 @@ class ConsentView {
   store::Database& db_;
   common::Instant as_of_;
   std::optional<store::Statement> query_;
-  // Per (subject, purpose). Bounded: cleared when full, so memory never grows with the input.
+  // Per (subject, purpose), in two generations: Trim() retires the current one when full and
+  // drops the one before, and a key found in the retired generation moves back. Memory stays
+  // bounded (two generations) whatever the input, and keys in use survive a change.
   absl::flat_hash_map<std::string, std::vector<ConsentRecord>> cache_;
+  absl::flat_hash_map<std::string, std::vector<ConsentRecord>> retired_;
   std::string key_;
 };
 
