@@ -157,6 +157,37 @@ TEST(Cli, ExplainRefusesAnIndexThatPointsAtAnotherEvent) {
   EXPECT_EQ(r.out.find("evt-0004"), std::string::npos) << r.out;
 }
 
+TEST(Cli, ExplainSaysWhenAnAcceptedEventHadNoCandidateSink) {
+  TempDir dir;
+  // A type whose only purpose no sink serves: accepted, blocked, no decision to record.
+  std::string yaml = ReadFile(Catalog());
+  const std::string purposes = "  safety_monitoring: {description: \"Pharmacovigilance: a "
+                               "regulatory obligation\"}\n";
+  const size_t at = yaml.find(purposes);
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + purposes.size(), "  market_research: {}\n");
+  const std::string types = "event_types:\n";
+  yaml.insert(yaml.find(types) + types.size(),
+              "  survey.answered:\n    sources: [web_portal]\n"
+              "    subject: {type: hcp, field: hcp_id}\n    purposes: [market_research]\n"
+              "    fields: {hcp_id: {type: string, class: hcp_identifier, required: true}}\n");
+  WriteFile(dir / "catalog.yaml", yaml);
+  WriteFile(dir / "events.ndjson",
+            "{\"event_id\": \"evt-s1\", \"event_type\": \"survey.answered\", "
+            "\"source_system\": \"web_portal\", \"timestamp\": \"2026-04-01T00:00:00Z\", "
+            "\"payload\": {\"hcp_id\": \"hcp-001\"}}\n");
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[2] = dir / "catalog.yaml";
+  args[4] = dir / "events.ndjson";
+  args.push_back("--json");
+  Result r = RunLoopgate(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"blocked\":1"), std::string::npos) << r.out;
+  Result explained = RunLoopgate({"explain", "--state", dir / "state", "evt-s1"});
+  EXPECT_EQ(explained.exit_code, 0) << explained.err;
+  EXPECT_NE(explained.out.find("no sink was a candidate"), std::string::npos) << explained.out;
+}
+
 TEST(Cli, LedgerExportHasTheDocumentedFields) {
   TempDir dir;
   ASSERT_EQ(RunLoopgate(ReferenceRunArgs(dir / "state", dir / "out")).exit_code, 0);

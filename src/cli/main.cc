@@ -211,6 +211,19 @@ int ExplainCommand(const std::string& state, const std::string& event_id, bool j
   auto entries = ledger::EntriesForEvent(**db, event_id);
   if (!entries.ok()) return Fail(entries.status());
   if (entries->empty()) {
+    // Accepted but with no ledger entry: its type permits no purpose any sink serves, so no
+    // sink was a candidate and nothing was decided (routing.md section 2).
+    auto seen = (*db)->Prepare("SELECT 1 FROM seen WHERE id = ? AND first_seq = 0");
+    if (!seen.ok()) return Fail(seen.status());
+    seen->Bind(1, event_id);
+    auto accepted = seen->Step();
+    if (!accepted.ok()) return Fail(accepted.status());
+    if (*accepted) {
+      std::printf("event %s\n  accepted and blocked: no sink serves a purpose its event type "
+                  "permits, so no sink was a candidate and nothing was delivered\n",
+                  event_id.c_str());
+      return kOk;
+    }
     std::fprintf(stderr, "loopgate: no ledger entries for event id '%s' in %s\n",
                  event_id.c_str(), state.c_str());
     return kFailure;
