@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "consent/consent_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/scratch_state.h"
 
 namespace loopgate::consent {
 namespace {
@@ -19,30 +21,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-common::Instant T(std::string_view rfc3339) {
-  auto t = common::ParseRfc3339(rfc3339);
-  EXPECT_TRUE(t.has_value()) << rfc3339;
-  return t.value_or(common::Instant{});
-}
-
-// One consent record as NDJSON text. `extra` is appended inside the object (",\"k\":v...").
-struct ConsentLine {
-  std::string id = "c-1";
-  std::string subject_type = "patient";
-  std::string subject_id = "pt-1";
-  std::string purpose = "patient_support";
-  std::string status = "granted";
-  std::string effective_from = "2026-01-01T00:00:00Z";
-  std::string recorded_at = "2026-01-01T00:00:05Z";
-  std::string extra;
-
-  std::string Json() const {
-    return "{\"consent_id\":\"" + id + "\",\"subject_type\":\"" + subject_type +
-           "\",\"subject_id\":\"" + subject_id + "\",\"purpose\":\"" + purpose +
-           "\",\"status\":\"" + status + "\",\"effective_from\":\"" + effective_from +
-           "\",\"recorded_at\":\"" + recorded_at + "\"" + extra + "}";
-  }
-};
+using test_support::ConsentLine;
+using test_support::T;
 
 struct AgreementLine {
   std::string id = "dsa-1";
@@ -65,18 +45,13 @@ struct AgreementLine {
 class ConsentTest : public testing::Test {
  protected:
   void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    root_ = testing::TempDir() + "/loopgate_consent_" + info->test_suite_name() + "_" +
-            info->name() + "_" + std::to_string(::getpid());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-    auto db = store::Database::Open(root_ + "/state");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = std::move(*db);
+    ASSERT_NO_FATAL_FAILURE(scratch_.Open("consent"));
+    root_ = scratch_.root;
+    db_ = std::move(scratch_.db);
   }
   void TearDown() override {
     db_.reset();
-    fs::remove_all(root_);
+    scratch_.Close();
   }
 
   std::string WriteFile(const std::string& text) {
@@ -126,6 +101,7 @@ class ConsentTest : public testing::Test {
     return ids;
   }
 
+  store::test_support::ScratchState scratch_;
   std::string root_;
   int files_ = 0;
   std::unique_ptr<store::Database> db_;

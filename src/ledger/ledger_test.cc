@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
+#include "store/scratch_state.h"
 
 namespace loopgate::ledger {
 namespace {
@@ -116,18 +117,13 @@ using Event = std::vector<EntryFacts>;
 class LedgerTest : public testing::Test {
  protected:
   void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    root_ = testing::TempDir() + "/loopgate_ledger_" + info->test_suite_name() + "_" +
-            info->name() + "_" + std::to_string(::getpid());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-    auto db = store::Database::Open(root_ + "/state");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = std::move(*db);
+    ASSERT_NO_FATAL_FAILURE(scratch_.Open("ledger"));
+    root_ = scratch_.root;
+    db_ = std::move(scratch_.db);
   }
   void TearDown() override {
     db_.reset();
-    fs::remove_all(root_);
+    scratch_.Close();
   }
 
   static EntryFacts Deny(std::string_view event_id, std::string_view sink,
@@ -437,6 +433,7 @@ class LedgerTest : public testing::Test {
     EXPECT_EQ(r.entries, entries);
   }
 
+  store::test_support::ScratchState scratch_;
   std::string root_;
   std::unique_ptr<store::Database> db_;
   const std::vector<std::string_view> scope_ = {"hcp_commercial_engagement"};

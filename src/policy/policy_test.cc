@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "common/line_reader.h"
+#include "consent/consent_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/scratch_state.h"
 
 namespace loopgate::policy {
 namespace {
@@ -172,29 +174,11 @@ constexpr std::string_view kAgreements =
 constexpr std::string_view kAsOf = "2026-06-30T00:00:00Z";
 constexpr std::string_view kEventTime = "2026-04-01T00:00:00Z";
 
-common::Instant T(std::string_view rfc3339) {
-  auto t = common::ParseRfc3339(rfc3339);
-  EXPECT_TRUE(t.has_value()) << rfc3339;
-  return t.value_or(common::Instant{});
-}
+using consent::test_support::T;
 
-// A consent record line; `extra` is appended inside the object.
-struct Consent {
-  std::string id = "c-1";
-  std::string subject_type = "patient";
-  std::string subject_id = "pt-1";
-  std::string purpose = "support";
-  std::string status = "granted";
-  std::string effective_from = "2026-01-01T00:00:00Z";
-  std::string recorded_at = "2026-01-01T00:00:05Z";
-  std::string extra;
-
-  std::string Json() const {
-    return "{\"consent_id\":\"" + id + "\",\"subject_type\":\"" + subject_type +
-           "\",\"subject_id\":\"" + subject_id + "\",\"purpose\":\"" + purpose +
-           "\",\"status\":\"" + status + "\",\"effective_from\":\"" + effective_from +
-           "\",\"recorded_at\":\"" + recorded_at + "\"" + extra + "}";
-  }
+// A consent record line for this file's catalog, whose support purpose is "support".
+struct Consent : consent::test_support::ConsentLine {
+  Consent() { purpose = "support"; }
 };
 
 // Flat-envelope events. `payload` and `envelope` are extra members, each starting with ','.
@@ -231,22 +215,17 @@ struct Result {
 class PolicyTest : public testing::Test {
  protected:
   void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    root_ = testing::TempDir() + "/loopgate_policy_" + info->test_suite_name() + "_" +
-            info->name() + "_" + std::to_string(::getpid());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    ASSERT_NO_FATAL_FAILURE(scratch_.Open("policy"));
+    root_ = scratch_.root;
     auto catalog = catalog::LoadString(kCatalog, "policy-test.yaml");
     ASSERT_TRUE(catalog.ok()) << catalog.status();
     catalog_ = std::move(*catalog);
-    auto db = store::Database::Open(root_ + "/state");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = std::move(*db);
+    db_ = std::move(scratch_.db);
     Import(consent::RegistryKind::kAgreements, std::string(kAgreements));
   }
   void TearDown() override {
     db_.reset();
-    fs::remove_all(root_);
+    scratch_.Close();
   }
 
   void Import(consent::RegistryKind kind, const std::string& text) {
@@ -321,6 +300,7 @@ class PolicyTest : public testing::Test {
     return r.allowed ? "allow" : r.reason;
   }
 
+  store::test_support::ScratchState scratch_;
   std::string root_;
   int imports_ = 0;
   std::unique_ptr<catalog::Catalog> catalog_;
