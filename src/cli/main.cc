@@ -63,6 +63,7 @@ struct RunArgs {
   bool strict_registries = false;
   size_t max_line_bytes = 1 << 20;
   size_t batch_events = 8192;
+  int flush_ms = 1000;
 };
 
 int RunCommand(const RunArgs& a) {
@@ -135,6 +136,7 @@ int RunCommand(const RunArgs& a) {
   options.out_dir = a.out;
   options.max_line_bytes = a.max_line_bytes;
   options.batch_events = a.batch_events;
+  options.flush_ms = a.flush_ms;
   const auto started = std::chrono::steady_clock::now();
   if (::isatty(STDERR_FILENO)) {
     struct stat st;
@@ -319,6 +321,11 @@ int Main(int argc, char** argv) {
                       "Events per committed batch (outputs, ledger and seen ids commit together)")
       ->default_str("8192")
       ->check(CLI::Range(size_t{1}, size_t{1} << 24));
+
+  run_cmd->add_option("--flush-ms", run.flush_ms,
+                      "When input from a pipe pauses this long, commit and deliver what arrived")
+      ->default_str("1000")
+      ->check(CLI::Range(1, 3600000));
 
   std::string state, file, event_id;
   bool json = false;

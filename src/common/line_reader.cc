@@ -1,5 +1,6 @@
 #include "common/line_reader.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,11 +13,12 @@ namespace {
 constexpr size_t kChunk = 1 << 20;
 }
 
-LineReader::LineReader(int fd, size_t max_line_bytes)
+LineReader::LineReader(int fd, size_t max_line_bytes, int idle_ms)
     : fd_(fd),
       max_line_(max_line_bytes),
       capacity_(max_line_bytes + 1 + kChunk),
-      buf_(new char[capacity_ + kLinePadding]) {
+      buf_(new char[capacity_ + kLinePadding]),
+      idle_ms_(idle_ms) {
   std::memset(buf_.get() + capacity_, 0, kLinePadding);
 }
 
@@ -28,6 +30,19 @@ absl::StatusOr<size_t> LineReader::Fill() {
     begin_ = 0;
   }
   while (true) {
+    if (idle_ms_ >= 0) {
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, idle_ms_);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) {
+        return absl::InternalError(std::string("waiting for input failed: ") +
+                                   std::strerror(errno));
+      }
+      if (ready == 0) {
+        idle_ = true;  // Nothing arrived in time; the caller may try again.
+        return size_t{0};
+      }
+    }
     const ssize_t n = ::read(fd_, buf_.get() + end_, capacity_ - end_);
     if (n < 0 && errno == EINTR) {
       continue;
@@ -45,6 +60,7 @@ absl::StatusOr<size_t> LineReader::Fill() {
 }
 
 absl::StatusOr<bool> LineReader::Next(Line* line) {
+  idle_ = false;
   while (true) {
     const char* base = buf_.get();
     const void* nl = scan_ < end_ ? std::memchr(base + scan_, '\n', end_ - scan_) : nullptr;
@@ -70,6 +86,7 @@ absl::StatusOr<bool> LineReader::Next(Line* line) {
         if (!n.ok()) {
           return n.status();
         }
+        idle_ = false;  // Still inside an oversized line: keep discarding until its end.
         const void* found = std::memchr(buf_.get(), '\n', end_);
         if (found != nullptr) {
           const size_t pos = static_cast<size_t>(static_cast<const char*>(found) - buf_.get());
@@ -95,6 +112,9 @@ absl::StatusOr<bool> LineReader::Next(Line* line) {
     auto n = Fill();
     if (!n.ok()) {
       return n.status();
+    }
+    if (idle_) {
+      return false;
     }
   }
 }

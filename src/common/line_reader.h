@@ -26,10 +26,16 @@ inline constexpr size_t kLinePadding = 64;
 // Not thread-safe. Does not own `fd`.
 class LineReader {
  public:
-  LineReader(int fd, size_t max_line_bytes);
+  // With `idle_ms` >= 0, Next() also returns (false, with idle() set) when no input has arrived
+  // for that long, so a caller streaming from a pipe can act on what it has; it may then call
+  // Next() again. A regular file is never idle.
+  LineReader(int fd, size_t max_line_bytes, int idle_ms = -1);
 
-  // The next line; nullopt-like `false` at end of input. Errors: read(2) failures.
+  // The next line; `false` at end of input, or when idle() (see above). Errors: read(2)/poll(2).
   absl::StatusOr<bool> Next(Line* line);
+
+  // True when the last Next() returned false because the input was idle, not at its end.
+  bool idle() const { return idle_; }
 
   // Bytes consumed so far (for progress reporting).
   uint64_t bytes_read() const { return bytes_read_; }
@@ -45,6 +51,8 @@ class LineReader {
   size_t end_ = 0;
   size_t scan_ = 0;  // Where to resume the newline search.
   bool eof_ = false;
+  int idle_ms_ = -1;
+  bool idle_ = false;
   uint64_t line_number_ = 0;
   uint64_t bytes_read_ = 0;
 };

@@ -309,5 +309,41 @@ TEST(LineReaderTest, ReadErrorIsReported) {
   ::close(fds[1]);
 }
 
+
+TEST(LineReaderTest, AnIdlePipeIsReportedAndReadingGoesOn) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  LineReader reader(fds[0], 1 << 20, /*idle_ms=*/20);
+  Line line;
+  ASSERT_EQ(::write(fds[1], "a\n", 2), 2);
+  auto more = reader.Next(&line);
+  ASSERT_TRUE(more.ok());
+  ASSERT_TRUE(*more);
+  EXPECT_EQ(line.text, "a");
+  // Nothing more has been written: idle, not the end.
+  more = reader.Next(&line);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(*more);
+  EXPECT_TRUE(reader.idle());
+  // Input resumes, with a line split across two writes.
+  ASSERT_EQ(::write(fds[1], "b", 1), 1);
+  more = reader.Next(&line);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(*more);
+  EXPECT_TRUE(reader.idle());
+  ASSERT_EQ(::write(fds[1], "c\n", 2), 2);
+  more = reader.Next(&line);
+  ASSERT_TRUE(more.ok());
+  ASSERT_TRUE(*more);
+  EXPECT_EQ(line.text, "bc");
+  EXPECT_EQ(line.number, 2u);
+  ::close(fds[1]);
+  more = reader.Next(&line);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(*more);
+  EXPECT_FALSE(reader.idle());  // The real end.
+  ::close(fds[0]);
+}
+
 }  // namespace
 }  // namespace loopgate::common

@@ -471,11 +471,16 @@ absl::StatusOr<Summary> Run(const catalog::Catalog& catalog, const transform::Ke
 
   Pipeline pipeline(catalog, db, options);
   RETURN_IF_ERROR(pipeline.Init(keys));
-  common::LineReader reader(fd, options.max_line_bytes);
+  common::LineReader reader(fd, options.max_line_bytes, options.flush_ms);
   common::Line line;
   uint64_t lines = 0;
   while (true) {
     ASSIGN_OR_RETURN(bool more, reader.Next(&line));
+    if (!more && reader.idle()) {
+      // A live producer paused: deliver and commit what it sent, then wait again.
+      RETURN_IF_ERROR(pipeline.CommitBatch());
+      continue;
+    }
     if (!more) break;
     RETURN_IF_ERROR(pipeline.ProcessLine(line));
     if (pipeline.pending() >= options.batch_events) RETURN_IF_ERROR(pipeline.CommitBatch());

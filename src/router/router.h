@@ -26,6 +26,8 @@ struct Options {
   std::string as_of_text;
   size_t max_line_bytes = 1 << 20;
   size_t batch_events = 8192;
+  // When the input pauses this long (a pipe from a live producer), commit what has arrived.
+  int flush_ms = 1000;
   // Called now and then with (lines read, bytes read, done); for progress display. The last
   // call, after the final commit, has done = true.
   std::function<void(uint64_t, uint64_t, bool)> progress;
