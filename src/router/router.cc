@@ -30,6 +30,11 @@ bool IsBlank(std::string_view s) {
   return s.find_first_not_of(" \t\r") == std::string_view::npos;
 }
 
+// The quarantine output's file: beside the sinks' files.
+std::string QuarantinePath(const std::string& out_dir) {
+  return std::filesystem::absolute(out_dir + "/quarantine.ndjson").lexically_normal().string();
+}
+
 std::string WallClockNow() {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now).count();
@@ -69,6 +74,7 @@ class Pipeline {
   std::unique_ptr<ledger::Writer> ledger_;
   std::vector<std::unique_ptr<sink::Output>> outputs_;  // Per sink, catalog order.
   std::unique_ptr<sink::Output> quarantine_;
+  std::vector<sink::Output*> all_outputs_;  // The sinks' outputs, then the quarantine.
   store::Statement seen_lookup_, seen_insert_, quarantine_index_, save_position_;
   store::Statement quarantined_lookup_, quarantined_insert_;
   policy::Decision decision_;
@@ -100,8 +106,9 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
     ASSIGN_OR_RETURN(auto out, sink::CreateOutput(s.output, {options_.out_dir, s.id}));
     outputs_.push_back(std::move(out));
   }
-  quarantine_ = sink::file::OpenFile(
-      std::filesystem::absolute(options_.out_dir + "/quarantine.ndjson").lexically_normal(), true);
+  quarantine_ = sink::file::OpenFile(QuarantinePath(options_.out_dir), true);
+  for (auto& o : outputs_) all_outputs_.push_back(o.get());
+  all_outputs_.push_back(quarantine_.get());
   delivered_.assign(outputs_.size(), 0);
 
   ASSIGN_OR_RETURN(seen_lookup_, db_.Prepare("SELECT digest FROM seen WHERE id = ?"));
@@ -121,13 +128,10 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
   // Cut every output back to its committed position (undoing a batch that never committed),
   // then record the positions before anything new is written.
   RETURN_IF_ERROR(db_.Begin());
-  std::vector<sink::Output*> all;
-  for (auto& o : outputs_) all.push_back(o.get());
-  all.push_back(quarantine_.get());
   // An output that cannot be recovered stops the run, but the others' positions are still
   // recorded, so what Recover did to them (a file begun again) is never left uncommitted.
   absl::Status recovery = absl::OkStatus();
-  for (sink::Output* o : all) {
+  for (sink::Output* o : all_outputs_) {
     committed_q.Bind(1, o->key());
     ASSIGN_OR_RETURN(bool found, committed_q.Step());
     std::optional<int64_t> committed;
@@ -335,9 +339,7 @@ absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event*
 absl::Status Pipeline::CommitBatch() {
   if (!in_transaction_) return absl::OkStatus();
   // Outputs first: if we die after this but before COMMIT, the next run cuts them back.
-  std::vector<sink::Output*> all;
-  for (auto& o : outputs_) all.push_back(o.get());
-  all.push_back(quarantine_.get());
+  const std::vector<sink::Output*>& all = all_outputs_;
   // Flushed concurrently: each output syncs its own file, so the batch waits for the slowest
   // sync rather than for the sum of them.
   std::vector<std::string> errors(all.size());
@@ -436,8 +438,7 @@ std::string Summary::ToText() const {
 
 absl::Status CheckOutputs(const catalog::Catalog& catalog, const std::string& out_dir) {
   std::vector<std::pair<std::string, std::string>> paths;  // (file, who writes it)
-  paths.emplace_back(std::filesystem::absolute(out_dir + "/quarantine.ndjson").lexically_normal(),
-                     "the quarantine");
+  paths.emplace_back(QuarantinePath(out_dir), "the quarantine");
   for (const auto& s : catalog.sinks) {
     ASSIGN_OR_RETURN(auto out, sink::CreateOutput(s.output, {out_dir, s.id}));
     for (const auto& [path, who] : paths) {
