@@ -45,6 +45,21 @@ TEST(Cli, CatalogErrorNamesFileLineColumnAndWritesNothing) {
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
+TEST(Cli, ReferencesNoEventTypeHasAreWarnedAboutAndTheRunGoesOn) {
+  TempDir dir;
+  std::string yaml = ReadFile(Catalog());
+  yaml += "  - id: typo\n    sources: [web_portl]\n";  // Appended to the rules list.
+  WriteFile(dir / "catalog.yaml", yaml);
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[2] = dir / "catalog.yaml";
+  Result r = RunLoopgate(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: " + dir / "catalog.yaml:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rule 'typo': no event type accepts source 'web_portl'"), std::string::npos)
+      << r.err;
+  EXPECT_NE(ReadFile(dir / "out/crm.ndjson").find("\"evt-0002\""), std::string::npos);
+}
+
 TEST(Cli, MissingTokenKeyIsAConfigErrorAndWritesNothing) {
   TempDir dir;
   WriteFile(dir / "keys.json", "{\"analytics\": {\"key_id\": \"k\", \"secret_hex\": \"" +

@@ -152,16 +152,28 @@ class Loader {
   std::vector<std::string>& errors() { return errors_; }
 
   void Error(const YAML::Node& node, const std::string& message) {
+    errors_.push_back(Located(node, message));
+  }
+
+  // A finding that does not stop the load: a reference no event type has. It makes a sink ask
+  // for consent no event needs, or a rule that can never match (a misspelling there would fail
+  // open, so every run prints it; `lint` treats it as an error).
+  void Warn(const YAML::Node& node, const std::string& message) {
+    warnings_.push_back(Located(node, message));
+  }
+
+  std::vector<std::string>& warnings() { return warnings_; }
+
+  std::string Located(const YAML::Node& node, const std::string& message) {
     // An absent key yields an invalid node, whose Mark() throws: it has no position.
     YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
     if (m.is_null()) {
       m = context_;  // An absent key has no position: point at the mapping that lacks it.
     }
     if (m.is_null()) {
-      errors_.push_back(common::StrCat(path_, ":1:1: ", message));
-    } else {
-      errors_.push_back(common::StrCat(path_, ":", m.line + 1, ":", m.column + 1, ": ", message));
+      return common::StrCat(path_, ":1:1: ", message);
     }
+    return common::StrCat(path_, ":", m.line + 1, ":", m.column + 1, ": ", message);
   }
 
   // Calls `fn(key, key_node, value)` for each entry of a mapping, rejecting duplicate keys.
@@ -603,9 +615,9 @@ class Loader {
         bool declared = std::any_of(c->event_types.begin(), c->event_types.end(),
                                     [&](const EventType& t) { return t.FindField(name) >= 0; });
         if (!declared) {
-          Error(rule_nodes_[ri]["fields"], common::StrCat("rule '", c->rules[ri].id,
-                                                        "': no event type declares field '",
-                                                        name, "'"));
+          Warn(rule_nodes_[ri]["fields"], common::StrCat("rule '", c->rules[ri].id,
+                                                       "': no event type declares field '",
+                                                       name, "'"));
         }
       }
     }
@@ -614,7 +626,7 @@ class Loader {
  private:
   // Names that only make sense if some event type has them. A misspelling in any of these would
   // fail open (a sink that never asks for consent, a deny rule that never matches), so each is
-  // an error.
+  // reported; as a warning, since a catalog may well name what no event type uses yet.
   void CheckReferencesToEventTypes(const Catalog& c) {
     std::vector<std::string> subjects;
     for (const auto& t : c.event_types) subjects.push_back(t.subject_type);
@@ -625,7 +637,7 @@ class Loader {
     for (size_t si = 0; si < c.sinks.size() && si < sink_nodes_.size(); ++si) {
       for (const auto& st : c.sinks[si].consent_required_for) {
         if (!has_subject(st)) {
-          Error(sink_nodes_[si]["consent_required_for"],
+          Warn(sink_nodes_[si]["consent_required_for"],
                 common::StrCat("sink '", c.sinks[si].id, "': consent_required_for names subject "
                                "type '", st, "' that no event type has (subject types: ",
                                subject_list, ")"));
@@ -638,7 +650,7 @@ class Loader {
       for (const auto& glob : r.event_types) {
         if (std::none_of(c.event_types.begin(), c.event_types.end(),
                          [&](const EventType& t) { return common::GlobMatch(glob, t.id); })) {
-          Error(node["event_types"], common::StrCat("rule '", r.id, "': event type pattern '",
+          Warn(node["event_types"], common::StrCat("rule '", r.id, "': event type pattern '",
                                                     glob, "' matches no event type"));
         }
       }
@@ -646,13 +658,13 @@ class Loader {
         if (std::none_of(c.event_types.begin(), c.event_types.end(), [&](const EventType& t) {
               return std::find(t.sources.begin(), t.sources.end(), source) != t.sources.end();
             })) {
-          Error(node["sources"], common::StrCat("rule '", r.id, "': no event type accepts "
+          Warn(node["sources"], common::StrCat("rule '", r.id, "': no event type accepts "
                                                 "source '", source, "'"));
         }
       }
       for (const auto& st : r.subject_types) {
         if (!has_subject(st)) {
-          Error(node["subject_types"], common::StrCat("rule '", r.id, "': no event type has "
+          Warn(node["subject_types"], common::StrCat("rule '", r.id, "': no event type has "
                                                       "subject type '", st, "'"));
         }
       }
@@ -740,6 +752,7 @@ class Loader {
   std::string path_;
   OutputValidator validate_output_;
   std::vector<std::string> errors_;
+  std::vector<std::string> warnings_;
   std::vector<YAML::Node> rule_nodes_;
   std::vector<YAML::Node> sink_nodes_;
   YAML::Mark context_ = YAML::Mark::null_mark();
@@ -934,6 +947,11 @@ absl::StatusOr<std::unique_ptr<Catalog>> LoadString(std::string_view yaml, const
       if (std::find(unique.begin(), unique.end(), e) == unique.end()) unique.push_back(e);
     }
     return absl::InvalidArgumentError(common::StrJoin(unique, "\n"));
+  }
+  for (auto& w : loader.warnings()) {
+    if (std::find(c->warnings.begin(), c->warnings.end(), w) == c->warnings.end()) {
+      c->warnings.push_back(std::move(w));
+    }
   }
   c->policy_version = "sha256:" + crypto::ToHex(crypto::Sha256(c->ToJson()));
   return c;

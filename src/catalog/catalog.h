@@ -155,6 +155,10 @@ struct Catalog {
   // "sha256:" + hex SHA-256 of the catalog's normalized JSON (docs/catalog.md): comments and
   // formatting do not change it, any change of meaning does.
   std::string policy_version;
+  // Findings that do not stop the load, as `file:line:column: message`: references no event
+  // type has (a sink's consent_required_for, a rule's sources, subject types, type patterns or
+  // fields). `loopgate run` prints them; `lint` treats them as errors.
+  std::vector<std::string> warnings;
 
   const EventType* FindEventType(std::string_view id) const;
   int FindSink(std::string_view id) const;

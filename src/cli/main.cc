@@ -84,6 +84,7 @@ int RunCommand(const RunArgs& a) {
   // Everything that can be checked without the state is checked before the state is touched.
   auto catalog = catalog::LoadFile(a.config, &sink::ValidateOutput);
   if (!catalog.ok()) return FailConfig(catalog.status());
+  for (const auto& w : (*catalog)->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   transform::KeyStore keys;
   if (!a.keys.empty()) {
     auto loaded = transform::KeyStore::LoadFile(a.keys);
