@@ -318,7 +318,8 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
     query_ = std::move(*q);
   }
   query_->Bind(1, subject_type).Bind(2, subject_id).Bind(3, purpose);
-  std::map<std::string, ConsentRecord> current;
+  // Per consent_id: its current version, and whether that version is for this subject and purpose.
+  std::map<std::string, std::pair<ConsentRecord, bool>> current;
   while (true) {
     auto row = query_->Step();
     if (!row.ok()) {
@@ -339,18 +340,19 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
     if (!query_->IsNull(7)) r.jurisdiction = std::string(query_->Text(7));
     r.recorded_at_text = query_->Text(10);
     r.seq = query_->Int(11);
-    r.matches_query = query_->Int(12) != 0;
+    const bool matches = query_->Int(12) != 0;
     auto it = current.find(r.consent_id);
     if (it == current.end()) {
-      current.emplace(r.consent_id, std::move(r));
-    } else if (Newer(r, it->second)) {
-      it->second = std::move(r);
+      std::string id = r.consent_id;  // Before `r` is moved into the value.
+      current.emplace(std::move(id), std::pair{std::move(r), matches});
+    } else if (Newer(r, it->second.first)) {
+      it->second = {std::move(r), matches};
     }
   }
   query_->Reset();
   auto& slot = cache_[key_];
-  for (auto& [id, r] : current) {
-    if (r.matches_query) slot.push_back(std::move(r));
+  for (auto& [id, version] : current) {
+    if (version.second) slot.push_back(std::move(version.first));
   }
   return &slot;
 }
@@ -360,30 +362,6 @@ void ConsentView::Trim() {
     retired_ = std::move(cache_);
     cache_.clear();
   }
-}
-
-absl::StatusOr<std::vector<std::pair<ConsentRecord, std::string>>> History(
-    store::Database& db, std::string_view subject_type, std::string_view subject_id) {
-  auto q = db.Prepare(
-      "SELECT consent_id, status, recorded_s, recorded_ns, recorded_at, seq, record, purpose "
-      "FROM consents WHERE subject_type = ? AND subject_id = ? "
-      "ORDER BY recorded_s, recorded_ns, seq");
-  if (!q.ok()) return q.status();
-  q->Bind(1, subject_type).Bind(2, subject_id);
-  std::vector<std::pair<ConsentRecord, std::string>> out;
-  while (true) {
-    auto row = q->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    ConsentRecord r;
-    r.consent_id = q->Text(0);
-    r.status = q->Text(1) == "granted" ? ConsentStatus::kGranted : ConsentStatus::kRevoked;
-    r.recorded_at = {q->Int(2), static_cast<int32_t>(q->Int(3))};
-    r.recorded_at_text = q->Text(4);
-    r.seq = q->Int(5);
-    out.emplace_back(std::move(r), std::string(q->Text(6)));
-  }
-  return out;
 }
 
 absl::StatusOr<AgreementView> AgreementView::Load(store::Database& db, common::Instant as_of) {

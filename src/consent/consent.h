@@ -31,7 +31,6 @@ struct ConsentRecord {
   common::Instant recorded_at;
   std::string recorded_at_text;  // As written: cited in decisions as the version.
   int64_t seq = 0;               // Import order; breaks ties of equal recorded_at.
-  bool matches_query = true;     // ConsentView: this version is for the subject and purpose asked.
 };
 
 enum class Granularity : uint8_t {
@@ -97,10 +96,6 @@ class ConsentView {
   absl::flat_hash_map<std::string, std::vector<ConsentRecord>> retired_;
   std::string key_;
 };
-
-// Every consent version for a subject, for `consent show` and explain. Oldest first.
-absl::StatusOr<std::vector<std::pair<ConsentRecord, std::string>>> History(
-    store::Database& db, std::string_view subject_type, std::string_view subject_id);
 
 // Agreements current as of a fixed time, held in memory (institutions are few).
 class AgreementView {

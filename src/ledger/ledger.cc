@@ -31,17 +31,18 @@ void AppendList(const std::vector<std::string_view>& items, std::string* out) {
 }
 
 // The entry exactly as it is hashed and exported: canonical JSON (RFC 8785), members sorted,
-// written in that order so no sort is needed (docs/ledger-format.md).
-void BuildEntry(const EntryFacts& f, int64_t seq, std::string_view prev_hex,
+// written in that order so no sort is needed (docs/ledger-format.md). The event's facts (id,
+// type, source, time, line, run, consent scope) come from `ev`, the decision's from `f`.
+void BuildEntry(const EntryFacts& ev, const EntryFacts& f, int64_t seq, std::string_view prev_hex,
                 std::string_view policy_version, std::string* e) {
   e->clear();
   e->append("{\"consent_ids\":");
   AppendList(f.consent_ids, e);
   e->append(",\"consent_scope\":");
-  if (f.consent_scope == nullptr) {
+  if (ev.consent_scope == nullptr) {
     e->append("null");
   } else {
-    AppendList(*f.consent_scope, e);
+    AppendList(*ev.consent_scope, e);
   }
   e->append(",\"consent_versions\":");
   AppendList(f.consent_versions, e);
@@ -50,21 +51,21 @@ void BuildEntry(const EntryFacts& f, int64_t seq, std::string_view prev_hex,
   e->append(",\"detail\":");
   AppendNullable(f.detail, e);
   e->append(",\"event_id\":");
-  AppendNullable(f.event_id, e);
-  common::StrAppend(e, ",\"line\":", f.line, ",\"policy_version\":");
+  AppendNullable(ev.event_id, e);
+  common::StrAppend(e, ",\"line\":", ev.line, ",\"policy_version\":");
   json::AppendString(policy_version, e);
   common::StrAppend(e, ",\"prev_hash\":\"", prev_hex, "\",\"reason\":");
   AppendNullable(f.reason, e);
-  common::StrAppend(e, ",\"run\":", f.run, ",\"seq\":", seq, ",\"sink\":");
+  common::StrAppend(e, ",\"run\":", ev.run, ",\"seq\":", seq, ",\"sink\":");
   AppendNullable(f.sink, e);
   e->append(",\"source\":");
-  AppendNullable(f.source, e);
+  AppendNullable(ev.source, e);
   e->append(",\"time\":");
-  AppendNullable(f.time, e);
+  AppendNullable(ev.time, e);
   e->append(",\"transforms\":");
   AppendList(f.transforms, e);
   e->append(",\"type\":");
-  AppendNullable(f.type, e);
+  AppendNullable(ev.type, e);
   common::StrAppend(e, ",\"v\":", kFormatVersion, "}");
 }
 
@@ -297,16 +298,9 @@ absl::StatusOr<int64_t> Writer::AppendEvent(const std::vector<EntryFacts>& entri
   hashes_.clear();
   std::string prev = head_hex_;
   for (size_t i = 0; i < entries.size(); ++i) {
-    EntryFacts f = entries[i];
     // Every entry of the row carries the event's facts, as the row stores them once.
-    f.event_id = entries[0].event_id;
-    f.type = entries[0].type;
-    f.source = entries[0].source;
-    f.time = entries[0].time;
-    f.line = entries[0].line;
-    f.run = entries[0].run;
-    f.consent_scope = entries[0].consent_scope;
-    BuildEntry(f, first + static_cast<int64_t>(i), prev, policy_version_, &entry_);
+    BuildEntry(entries[0], entries[i], first + static_cast<int64_t>(i), prev, policy_version_,
+               &entry_);
     const crypto::Digest d = crypto::Sha256(entry_);
     hashes_.append(reinterpret_cast<const char*>(d.data()), d.size());
     prev = crypto::ToHex(d);
@@ -356,7 +350,7 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
     }
     for (size_t i = 0; i < row.entries.size(); ++i) {
       const int64_t seq = row.seq + static_cast<int64_t>(i);
-      BuildEntry(row.entries[i], seq, prev, row.policy_version, &entry);
+      BuildEntry(row.entries[i], row.entries[i], seq, prev, row.policy_version, &entry);
       const std::string stored = HexOf(std::string_view(row.hashes).substr(i * kHashBytes,
                                                                            kHashBytes));
       if (crypto::ToHex(crypto::Sha256(entry)) != stored) {
@@ -434,8 +428,8 @@ absl::Status Export(store::Database& db, std::FILE* out) {
       return false;
     }
     for (size_t i = 0; i < row.entries.size(); ++i) {
-      BuildEntry(row.entries[i], row.seq + static_cast<int64_t>(i), prev, row.policy_version,
-                 &entry);
+      BuildEntry(row.entries[i], row.entries[i], row.seq + static_cast<int64_t>(i), prev,
+                 row.policy_version, &entry);
       const std::string stored =
           HexOf(std::string_view(row.hashes).substr(i * kHashBytes, kHashBytes));
       line.assign(entry, 0, entry.size() - 1);
@@ -489,8 +483,8 @@ absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
         return false;
       }
       for (size_t i = 0; i < row.entries.size(); ++i) {
-        BuildEntry(row.entries[i], row.seq + static_cast<int64_t>(i), *prev, row.policy_version,
-                   &entry);
+        BuildEntry(row.entries[i], row.entries[i], row.seq + static_cast<int64_t>(i), *prev,
+                   row.policy_version, &entry);
         out.push_back(entry);
         *prev = HexOf(std::string_view(row.hashes).substr(i * kHashBytes, kHashBytes));
       }
