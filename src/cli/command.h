@@ -1,0 +1,64 @@
+#pragma once
+// The command-line interface: each command (or group of subcommands) lives in its own file and
+// registers itself through an Add*Command function listed once in main.cc.
+//
+// Exit status, for every command: 0 success, 1 failure (I/O, state store, a ledger that does not
+// verify, nothing found), 2 usage or configuration error (nothing is written then).
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "consent/consent.h"
+
+namespace loopgate::cli {
+
+inline constexpr int kOk = 0;
+inline constexpr int kFailure = 1;
+inline constexpr int kUsage = 2;
+
+// Prints "loopgate: <message>" to stderr and returns `code`.
+int Fail(const absl::Status& s, int code = kFailure);
+// Fail with kUsage: for configuration and usage errors.
+int FailConfig(const absl::Status& s);
+
+// Prints an import's counts and its rejected records (file:line: reason) to stderr.
+void PrintImportReport(consent::RegistryKind kind, const std::string& path,
+                       const consent::ImportReport& r);
+
+// What a command does once its options are parsed; returns the exit status.
+using Action = std::function<int()>;
+
+// Registration: each Add*Command adds its subcommands to `app` and binds their options to state
+// it owns (kept alive by the actions it registers through `on`). After parsing, main runs the
+// action of the one subcommand that was given.
+class Commands {
+ public:
+  explicit Commands(CLI::App& app) : app_(app) {}
+  CLI::App& app() { return app_; }
+  // Runs `action` when `sub` was parsed.
+  void On(CLI::App* sub, Action action) { actions_.push_back({sub, std::move(action)}); }
+  // The action of the parsed subcommand; kUsage if none was.
+  int Dispatch() const {
+    for (const auto& [sub, action] : actions_) {
+      if (sub->parsed()) return action();
+    }
+    return kUsage;
+  }
+
+ private:
+  CLI::App& app_;
+  std::vector<std::pair<CLI::App*, Action>> actions_;
+};
+
+// The commands, one per file of this folder.
+void AddRunCommand(Commands& commands);       // run_command.cc
+void AddLedgerCommands(Commands& commands);   // ledger_command.cc: ledger verify|export
+void AddExplainCommand(Commands& commands);   // explain_command.cc
+void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent|agreement import
+
+}  // namespace loopgate::cli
