@@ -22,6 +22,12 @@ int VerifyCommand(const std::string& state) {
   }
   std::printf("ledger verifies: %lld entries, head %s\n",
               static_cast<long long>(report->entries), report->head_hash.c_str());
+  if (report->uncommitted_bytes > 0) {
+    std::printf("note: %lld bytes past the committed end of the ledger are not part of it (an "
+                "interrupted batch, which the next run discards, or rows added outside "
+                "Loopgate)\n",
+                static_cast<long long>(report->uncommitted_bytes));
+  }
   return kOk;
 }
 

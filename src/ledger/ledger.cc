@@ -1,9 +1,19 @@
 #include "ledger/ledger.h"
 
-#include <algorithm>
-#include <charconv>
-#include <map>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "common/line_reader.h"
+#include "common/status.h"
 #include "common/strings.h"
 #include "common/text.h"
 #include "json/json.h"
@@ -69,13 +79,15 @@ void BuildEntry(const EntryFacts& ev, const EntryFacts& f, int64_t seq, std::str
   common::StrAppend(e, ",\"v\":", kFormatVersion, "}");
 }
 
-// A row's body, "loopgate.ledger-row/v1" (docs/state.md): the event's facts once, then one
-// positional tuple per entry.
-//   [event_id, type, source, time, line, run, consent_scope,
+// A stored row, "loopgate.ledger-row/v2" (docs/state.md): one line of rows.log per event, the
+// event's facts once, then one positional tuple per entry.
+//   [seq, policy, event_id, type, source, time, line, run, consent_scope,
 //    [[sink, decision, reason, detail, consent_ids, consent_versions, transforms, delivered], ...]]
-void BuildRowBody(const std::vector<EntryFacts>& entries, std::string* b) {
+void BuildRowBody(int64_t seq, int64_t policy, const std::vector<EntryFacts>& entries,
+                  std::string* b) {
   const EntryFacts& first = entries.front();
-  b->assign("[");
+  b->clear();
+  common::StrAppend(b, "[", seq, ",", policy, ",");
   AppendNullable(first.event_id, b);
   b->push_back(',');
   AppendNullable(first.type, b);
@@ -109,16 +121,189 @@ void BuildRowBody(const std::vector<EntryFacts>& entries, std::string* b) {
     AppendNullable(f.delivered, b);
     b->push_back(']');
   }
-  b->append("]]");
+  b->append("]]\n");
 }
 
 std::string HexOf(std::string_view bytes) { return common::HexEncode(bytes); }
 
-// One stored row read back: its entries' facts (views into the parser's DOM) and stored hashes.
+// RFC 6962 leaf hash: SHA-256(0x00 || entry). It is also the entry's link in the chain.
+crypto::Digest LeafHash(crypto::Sha256Hasher& hasher, std::string_view entry) {
+  hasher.Update(std::string_view("\0", 1));
+  hasher.Update(entry);
+  return hasher.Finish();
+}
+
+// The ledger's files and their committed lengths.
+struct Paths {
+  std::string dir, rows, index, hashes;
+};
+
+Paths PathsFor(const store::Database& db) {
+  Paths p;
+  p.dir = db.dir() + "/ledger";
+  p.rows = p.dir + "/rows.log";
+  p.index = p.dir + "/rows.idx";
+  p.hashes = p.dir + "/hashes";
+  return p;
+}
+
+constexpr size_t kIndexRecord = 16;  // first seq, byte offset: two little-endian uint64.
+
+void PutU64(uint64_t v, std::string* out) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+struct Committed {
+  int64_t entries = 0;
+  int64_t rows = 0;
+  int64_t bytes = 0;
+  std::string head;  // Hex; empty when nothing is committed.
+  std::string problem;  // A garbled meta value: a finding for verify.
+};
+
+absl::StatusOr<Committed> ReadCommitted(store::Database& db) {
+  Committed c;
+  auto number = [&](std::string_view key, std::string_view what, int64_t* out) -> absl::Status {
+    ASSIGN_OR_RETURN(auto v, db.GetMeta(key));
+    if (!v) return absl::OkStatus();
+    const std::string& text = *v;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+    if (ec != std::errc() || end != text.data() + text.size() || *out < 0) {
+      if (c.problem.empty()) {
+        c.problem = common::StrCat("the committed ledger ", what, " in the state is not a "
+                                   "number (edited)");
+      }
+      *out = 0;
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(number("ledger_size", "size", &c.entries));
+  RETURN_IF_ERROR(number("ledger_rows", "row count", &c.rows));
+  RETURN_IF_ERROR(number("ledger_bytes", "length", &c.bytes));
+  ASSIGN_OR_RETURN(auto head, db.GetMeta("ledger_head"));
+  if (head) c.head = *head;
+  return c;
+}
+
+// A read-only view of the committed ledger. Open it inside a read transaction, so the lengths
+// and the policies it reads belong to one snapshot; the files only ever grow past them (a
+// writer cuts back only what was never committed).
+class Reader {
+ public:
+  static absl::StatusOr<std::unique_ptr<Reader>> Open(store::Database& db) {
+    std::unique_ptr<Reader> r(new Reader);
+    r->paths_ = PathsFor(db);
+    ASSIGN_OR_RETURN(r->committed_, ReadCommitted(db));
+    ASSIGN_OR_RETURN(auto q, db.Prepare("SELECT id, version FROM policies"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, q.Step());
+      if (!more) break;
+      r->policies_[q.Int(0)] = std::string(q.Text(1));
+    }
+    for (auto [path, fd] : {std::pair{&r->paths_.rows, &r->rows_fd_},
+                            std::pair{&r->paths_.index, &r->index_fd_},
+                            std::pair{&r->paths_.hashes, &r->hashes_fd_}}) {
+      *fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
+      if (*fd < 0 && errno != ENOENT) {
+        return absl::InternalError(common::StrCat("cannot open ", *path, ": ",
+                                                  std::strerror(errno)));
+      }
+    }
+    return r;
+  }
+  ~Reader() {
+    for (int fd : {rows_fd_, index_fd_, hashes_fd_}) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  const Committed& committed() const { return committed_; }
+  const Paths& paths() const { return paths_; }
+  int rows_fd() const { return rows_fd_; }
+
+  // The policy version a row cites; empty when unknown.
+  std::string_view Policy(int64_t id) const {
+    auto it = policies_.find(id);
+    return it == policies_.end() ? std::string_view() : std::string_view(it->second);
+  }
+
+  // The stored hashes of entries [first, first + count), raw, appended to `out`.
+  absl::Status Hashes(int64_t first, size_t count, std::string* out) const {
+    if (hashes_fd_ < 0) return absl::DataLossError(common::StrCat(paths_.hashes, " is missing"));
+    std::string buf;
+    RETURN_IF_ERROR(common::ReadAt(hashes_fd_, (first - 1) * static_cast<int64_t>(kHashBytes),
+                                   count * kHashBytes, paths_.hashes, &buf));
+    out->append(buf);
+    return absl::OkStatus();
+  }
+
+  // Index record `row` (0-based): the row's first seq and byte offset.
+  absl::Status IndexRecord(int64_t row, uint64_t* seq, uint64_t* offset) const {
+    if (index_fd_ < 0) return absl::DataLossError(common::StrCat(paths_.index, " is missing"));
+    std::string buf;
+    RETURN_IF_ERROR(common::ReadAt(index_fd_, row * static_cast<int64_t>(kIndexRecord),
+                                   kIndexRecord, paths_.index, &buf));
+    *seq = GetU64(buf.data());
+    *offset = GetU64(buf.data() + 8);
+    return absl::OkStatus();
+  }
+
+  // The byte offset of the committed row whose first entry is `seq`; nullopt when no row
+  // starts there.
+  absl::StatusOr<std::optional<uint64_t>> FindRow(int64_t seq) const {
+    int64_t lo = 0, hi = committed_.rows;  // Binary search over the sorted index.
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      uint64_t first = 0, offset = 0;
+      RETURN_IF_ERROR(IndexRecord(mid, &first, &offset));
+      if (static_cast<int64_t>(first) == seq) return std::optional<uint64_t>(offset);
+      if (static_cast<int64_t>(first) < seq) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return std::optional<uint64_t>();
+  }
+
+  // The committed row line at `offset`, without its newline.
+  absl::StatusOr<std::string> RowAt(uint64_t offset) const {
+    if (rows_fd_ < 0) return absl::DataLossError(common::StrCat(paths_.rows, " is missing"));
+    std::string line, chunk;
+    int64_t at = static_cast<int64_t>(offset);
+    while (at < committed_.bytes) {
+      const size_t want = static_cast<size_t>(std::min<int64_t>(4096, committed_.bytes - at));
+      RETURN_IF_ERROR(common::ReadAt(rows_fd_, at, want, paths_.rows, &chunk));
+      const size_t nl = chunk.find('\n');
+      if (nl != std::string::npos) {
+        line.append(chunk, 0, nl);
+        return line;
+      }
+      line.append(chunk);
+      at += static_cast<int64_t>(want);
+    }
+    return absl::DataLossError(common::StrCat("the ledger row at byte ", offset, " of ",
+                                              paths_.rows, " is cut short"));
+  }
+
+ private:
+  Reader() = default;
+  Paths paths_;
+  Committed committed_;
+  std::map<int64_t, std::string> policies_;
+  int rows_fd_ = -1, index_fd_ = -1, hashes_fd_ = -1;
+};
+
+// One stored row read back: its entries' facts (views into the parser's DOM).
 struct Row {
   int64_t seq = 0;
-  std::string policy_version;
-  std::string hashes;
+  int64_t policy = 0;
   std::vector<EntryFacts> entries;
   std::vector<std::vector<std::string_view>> lists;  // Backing for the list views.
   std::vector<std::string_view> scope;
@@ -145,30 +330,33 @@ bool StringList(simdjson::dom::element e, std::vector<std::string_view>* out) {
   return true;
 }
 
-// Parses a row body. False when it is not a well-formed row of `count` entries.
-bool ParseRow(simdjson::dom::parser& parser, std::string_view body, size_t count, Row* row) {
+// Parses a row line. False when it is not a well-formed row.
+bool ParseRow(simdjson::dom::parser& parser, std::string_view body, Row* row) {
   simdjson::dom::array top;
   if (parser.parse(body.data(), body.size()).get_array().get(top) != simdjson::SUCCESS ||
-      top.size() != 8) {
+      top.size() != 10) {
     return false;
   }
   EntryFacts shared;
   uint64_t line = 0;
   int64_t run = 0;
   simdjson::dom::array tuples;
-  if (!StringOrNull(top.at(0).value_unsafe(), &shared.event_id) ||
-      !StringOrNull(top.at(1).value_unsafe(), &shared.type) ||
-      !StringOrNull(top.at(2).value_unsafe(), &shared.source) ||
-      !StringOrNull(top.at(3).value_unsafe(), &shared.time) ||
-      top.at(4).get_uint64().get(line) != simdjson::SUCCESS ||
-      top.at(5).get_int64().get(run) != simdjson::SUCCESS ||
-      top.at(7).get_array().get(tuples) != simdjson::SUCCESS || tuples.size() != count) {
+  if (top.at(0).get_int64().get(row->seq) != simdjson::SUCCESS || row->seq < 1 ||
+      top.at(1).get_int64().get(row->policy) != simdjson::SUCCESS ||
+      !StringOrNull(top.at(2).value_unsafe(), &shared.event_id) ||
+      !StringOrNull(top.at(3).value_unsafe(), &shared.type) ||
+      !StringOrNull(top.at(4).value_unsafe(), &shared.source) ||
+      !StringOrNull(top.at(5).value_unsafe(), &shared.time) ||
+      top.at(6).get_uint64().get(line) != simdjson::SUCCESS ||
+      top.at(7).get_int64().get(run) != simdjson::SUCCESS ||
+      top.at(9).get_array().get(tuples) != simdjson::SUCCESS || tuples.size() == 0) {
     return false;
   }
   shared.line = line;
   shared.run = run;
-  row->has_scope = !top.at(6).value_unsafe().is_null();
-  if (row->has_scope && !StringList(top.at(6).value_unsafe(), &row->scope)) return false;
+  row->has_scope = !top.at(8).value_unsafe().is_null();
+  if (row->has_scope && !StringList(top.at(8).value_unsafe(), &row->scope)) return false;
+  const size_t count = tuples.size();
   row->entries.assign(count, shared);
   row->lists.assign(count * 3, {});
   size_t i = 0;
@@ -205,43 +393,68 @@ bool ParseRow(simdjson::dom::parser& parser, std::string_view body, size_t count
   return true;
 }
 
-// Walks the stored rows in seq order from `from_seq`, handing each to `fn(row, ok)`; `ok` is
-// false for a row whose body or hashes are damaged. Stops when `fn` returns false.
+// How a row read sequentially relates to what the ledger should hold there.
+enum class RowState : uint8_t {
+  kOk,
+  kDamaged,  // Does not parse.
+};
+
+// Walks the committed rows in file order, handing each to `fn(row, state, offset)`. Stops when
+// `fn` returns false, at the committed length, or where the file ends or a row crosses the
+// committed length (then *consumed < committed). The row's views are valid during the call only.
 template <typename Fn>
-absl::Status ForEachRow(store::Database& db, int64_t from_seq, Fn fn) {
-  auto q = db.Prepare(
-      "SELECT l.seq, p.version, l.body, l.hashes FROM ledger l "
-      "LEFT JOIN policies p ON p.id = l.policy WHERE l.seq >= ? ORDER BY l.seq");
-  if (!q.ok()) return q.status();
-  q->Bind(1, from_seq);
+absl::Status ForEachRow(const Reader& reader, int64_t* consumed, Fn fn) {
+  const int64_t limit = reader.committed().bytes;
+  *consumed = 0;
+  if (limit == 0 || reader.rows_fd() < 0) return absl::OkStatus();
+  if (::lseek(reader.rows_fd(), 0, SEEK_SET) < 0) {
+    return absl::InternalError(common::StrCat("cannot seek in ", reader.paths().rows));
+  }
+  struct stat st;
+  if (::fstat(reader.rows_fd(), &st) != 0) {
+    return absl::InternalError(common::StrCat("cannot stat ", reader.paths().rows));
+  }
+  common::LineReader lines(reader.rows_fd(), size_t{1} << 26);
+  common::Line line;
   simdjson::dom::parser parser;
   Row row;
-  while (true) {
-    auto more = q->Step();
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    row.seq = q->Int(0);
-    row.policy_version = q->Text(1);
-    row.hashes = q->Blob(3);
-    const bool ok = !row.hashes.empty() && row.hashes.size() % kHashBytes == 0 &&
-                    !row.policy_version.empty() &&
-                    ParseRow(parser, q->Text(2), row.hashes.size() / kHashBytes, &row);
-    if (!fn(row, ok)) break;
+  while (*consumed < limit) {
+    ASSIGN_OR_RETURN(bool more, lines.Next(&line));
+    if (!more) break;
+    const int64_t next = *consumed + static_cast<int64_t>(line.length) + 1;
+    // Past the committed length, or a last line without its newline: the file was cut there.
+    if (next > limit || next > st.st_size) break;
+    const RowState state = !line.oversized && ParseRow(parser, line.text, &row)
+                               ? RowState::kOk
+                               : RowState::kDamaged;
+    if (!fn(row, state, *consumed)) return absl::OkStatus();
+    *consumed = next;
   }
   return absl::OkStatus();
 }
 
-// The stored hash (hex) of the entry just before `seq`, or the genesis hash.
-absl::StatusOr<std::string> HashBefore(store::Database& db, int64_t seq) {
-  auto q = db.Prepare("SELECT hashes FROM ledger WHERE seq < ? ORDER BY seq DESC LIMIT 1");
-  if (!q.ok()) return q.status();
-  q->Bind(1, seq);
-  auto row = q->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return GenesisHash();
-  const std::string_view hashes = q->Blob(0);
-  if (hashes.size() < kHashBytes) return GenesisHash();
-  return HexOf(hashes.substr(hashes.size() - kHashBytes));
+// Rebuilds the entries of `row` with the stored hashes `hashes` (raw, one per entry) and
+// `prev` (hex: the stored hash of the entry before the row), handing each to `fn`.
+template <typename Fn>
+void ForEachRowEntry(const Reader& reader, const Row& row, std::string_view hashes,
+                     std::string* prev, std::string* entry, Fn fn) {
+  const std::string_view policy = reader.Policy(row.policy);
+  for (size_t i = 0; i < row.entries.size(); ++i) {
+    BuildEntry(row.entries[i], row.entries[i], row.seq + static_cast<int64_t>(i), *prev, policy,
+               entry);
+    const std::string stored = HexOf(hashes.substr(i * kHashBytes, kHashBytes));
+    fn(row.seq + static_cast<int64_t>(i), row.entries[i], policy, stored);
+    *prev = stored;
+  }
+}
+
+// Runs `fn` inside one read transaction, so every read sees one snapshot.
+template <typename Fn>
+auto InSnapshot(store::Database& db, Fn fn) -> decltype(fn()) {
+  if (auto s = db.Exec("BEGIN"); !s.ok()) return s;
+  auto result = fn();
+  (void)db.Exec("COMMIT");
+  return result;
 }
 
 }  // namespace
@@ -263,52 +476,77 @@ absl::StatusOr<std::unique_ptr<Writer>> Writer::Open(store::Database& db,
     return absl::InvalidArgumentError("a ledger writer needs the catalog's policy version");
   }
   std::unique_ptr<Writer> w(new Writer(db, std::move(policy_version)));
-  auto q = db.Prepare("SELECT seq, hashes FROM ledger ORDER BY seq DESC LIMIT 1");
-  if (!q.ok()) return q.status();
-  auto row = q->Step();
-  if (!row.ok()) return row.status();
-  w->head_hex_ = GenesisHash();
-  if (*row) {
-    const std::string_view hashes = q->Blob(1);
-    if (hashes.size() < kHashBytes || hashes.size() % kHashBytes != 0) {
-      return absl::DataLossError("the last ledger row is damaged; run `loopgate ledger verify`");
-    }
-    w->seq_ = q->Int(0) + static_cast<int64_t>(hashes.size() / kHashBytes) - 1;
-    w->head_hex_ = HexOf(hashes.substr(hashes.size() - kHashBytes));
+  ASSIGN_OR_RETURN(Committed c, ReadCommitted(db));
+  if (!c.problem.empty()) {
+    return absl::DataLossError(common::StrCat(c.problem, "; run `loopgate ledger verify`"));
   }
-  auto add = db.Prepare("INSERT INTO policies (version) VALUES (?) ON CONFLICT DO NOTHING");
-  if (!add.ok()) return add.status();
-  add->Bind(1, w->policy_version_);
-  if (auto s = add->Run(); !s.ok()) return s;
-  auto id = db.Prepare("SELECT id FROM policies WHERE version = ?");
-  if (!id.ok()) return id.status();
-  id->Bind(1, w->policy_version_);
-  auto found = id->Step();
-  if (!found.ok()) return found.status();
-  w->policy_id_ = id->Int(0);
-  auto insert = db.Prepare("INSERT INTO ledger (seq, policy, body, hashes) VALUES (?, ?, ?, ?)");
-  if (!insert.ok()) return insert.status();
-  w->insert_ = std::move(*insert);
+  const Paths paths = PathsFor(db);
+  std::error_code ec;
+  std::filesystem::create_directories(paths.dir, ec);
+  auto open = [](const std::string& path, int64_t committed,
+                 std::unique_ptr<common::AppendFile>* out) -> absl::Status {
+    auto f = common::AppendFile::Open(path, committed);
+    if (!f.ok()) {
+      return absl::Status(f.status().code(), common::StrCat(std::string(f.status().message()),
+                                                            "; run `loopgate ledger verify`"));
+    }
+    *out = std::move(*f);
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(open(paths.rows, c.bytes, &w->rows_));
+  RETURN_IF_ERROR(open(paths.index, c.rows * static_cast<int64_t>(kIndexRecord), &w->index_));
+  RETURN_IF_ERROR(open(paths.hashes, c.entries * static_cast<int64_t>(kHashBytes), &w->hashes_));
+  w->seq_ = c.entries;
+  w->row_count_ = c.rows;
+  w->head_hex_ = GenesisHash();
+  if (c.entries > 0) {
+    const int fd = ::open(paths.hashes.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return absl::InternalError(common::StrCat("cannot open ", paths.hashes));
+    std::string last;
+    const absl::Status read =
+        common::ReadAt(fd, (c.entries - 1) * static_cast<int64_t>(kHashBytes), kHashBytes,
+                       paths.hashes, &last);
+    ::close(fd);
+    RETURN_IF_ERROR(read);
+    w->head_hex_ = HexOf(last);
+    if (w->head_hex_ != c.head) {
+      return absl::DataLossError("the ledger's last hash differs from the committed head; run "
+                                 "`loopgate ledger verify`");
+    }
+  }
+  ASSIGN_OR_RETURN(auto add,
+                   db.Prepare("INSERT INTO policies (version) VALUES (?) ON CONFLICT DO NOTHING"));
+  add.Bind(1, w->policy_version_);
+  RETURN_IF_ERROR(add.Run());
+  ASSIGN_OR_RETURN(auto id, db.Prepare("SELECT id FROM policies WHERE version = ?"));
+  id.Bind(1, w->policy_version_);
+  ASSIGN_OR_RETURN(bool found, id.Step());
+  if (!found) return absl::InternalError("the policy version was not registered");
+  w->policy_id_ = id.Int(0);
   return w;
 }
 
 absl::StatusOr<int64_t> Writer::AppendEvent(const std::vector<EntryFacts>& entries) {
   if (entries.empty()) return absl::InvalidArgumentError("a ledger row needs an entry");
   const int64_t first = seq_ + 1;
-  hashes_.clear();
+  hash_bytes_.clear();
   std::string prev = head_hex_;
   for (size_t i = 0; i < entries.size(); ++i) {
     // Every entry of the row carries the event's facts, as the row stores them once.
     BuildEntry(entries[0], entries[i], first + static_cast<int64_t>(i), prev, policy_version_,
                &entry_);
-    const crypto::Digest d = crypto::Sha256(entry_);
-    hashes_.append(reinterpret_cast<const char*>(d.data()), d.size());
+    const crypto::Digest d = LeafHash(hasher_, entry_);
+    hash_bytes_.append(reinterpret_cast<const char*>(d.data()), d.size());
     prev = crypto::ToHex(d);
   }
-  BuildRowBody(entries, &body_);
-  insert_.Bind(1, first).Bind(2, policy_id_).Bind(3, body_).BindBlob(4, hashes_.data(),
-                                                                     hashes_.size());
-  if (auto s = insert_.Run(); !s.ok()) return s;
+  body_.clear();
+  PutU64(static_cast<uint64_t>(first), &body_);
+  PutU64(static_cast<uint64_t>(rows_->end()), &body_);
+  index_->Append(body_);
+  BuildRowBody(first, policy_id_, entries, &body_);
+  rows_->Append(body_);
+  hashes_->Append(hash_bytes_);
+  ++row_count_;
   seq_ = first + static_cast<int64_t>(entries.size()) - 1;
   head_hex_ = std::move(prev);
   return first;
@@ -319,9 +557,25 @@ absl::StatusOr<int64_t> Writer::Append(const EntryFacts& facts) {
   return AppendEvent(single_);
 }
 
+absl::Status Writer::Flush() {
+  absl::Status index_status, hashes_status;
+  std::thread index([&] { index_status = index_->Flush(); });
+  std::thread hashes([&] { hashes_status = hashes_->Flush(); });
+  absl::Status rows_status = rows_->Flush();
+  index.join();
+  hashes.join();
+  RETURN_IF_ERROR(rows_status);
+  RETURN_IF_ERROR(index_status);
+  return hashes_status;
+}
+
 absl::Status Writer::SaveHead() {
-  auto s = db_.SetMeta("ledger_size", std::to_string(seq_));
-  if (!s.ok()) return s;
+  if (rows_->end() != rows_->position() || hashes_->end() != hashes_->position()) {
+    return absl::FailedPreconditionError("ledger entries were not flushed before SaveHead");
+  }
+  RETURN_IF_ERROR(db_.SetMeta("ledger_size", std::to_string(seq_)));
+  RETURN_IF_ERROR(db_.SetMeta("ledger_rows", std::to_string(row_count_)));
+  RETURN_IF_ERROR(db_.SetMeta("ledger_bytes", std::to_string(rows_->position())));
   return db_.SetMeta("ledger_head", head_hex_);
 }
 
@@ -329,11 +583,24 @@ namespace {
 
 absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
   VerifyReport report;
+  ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
+  const Committed& c = reader->committed();
+  auto fail = [&](int64_t seq, std::string problem) {
+    report.first_bad_seq = std::max<int64_t>(seq, 1);
+    report.problem = std::move(problem);
+    return report;
+  };
   std::string prev = GenesisHash();  // The stored hash of the entry before the current one.
-  int64_t expected = 1;
-  std::string entry;
+  int64_t expected = 1, rows = 0, consumed = 0;
+  std::string entry, hashes;
+  crypto::Sha256Hasher hasher;
   std::optional<std::pair<int64_t, std::string>> bad;
-  auto s = ForEachRow(db, 1, [&](const Row& row, bool ok) {
+  auto s = ForEachRow(*reader, &consumed, [&](const Row& row, RowState state, int64_t offset) {
+    if (state == RowState::kDamaged) {
+      bad.emplace(expected, common::StrCat("entry ", expected, " is stored damaged (its row "
+                                           "does not parse)"));
+      return false;
+    }
     if (row.seq != expected) {
       bad.emplace(expected, row.seq > expected
                                 ? common::StrCat("entry ", expected, " is missing (deleted); "
@@ -343,62 +610,67 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
                                                  " overlaps the entries before it)"));
       return false;
     }
-    if (!ok) {
-      bad.emplace(row.seq, common::StrCat("entry ", row.seq, " is stored damaged (its row does "
-                                          "not parse, or its hashes do not fit its entries)"));
+    uint64_t indexed_seq = 0, indexed_offset = 0;
+    if (rows >= c.rows || !reader->IndexRecord(rows, &indexed_seq, &indexed_offset).ok() ||
+        static_cast<int64_t>(indexed_seq) != row.seq ||
+        static_cast<int64_t>(indexed_offset) != offset) {
+      bad.emplace(row.seq, common::StrCat("the row index disagrees with the rows at entry ",
+                                          row.seq, " (edited)"));
       return false;
     }
-    for (size_t i = 0; i < row.entries.size(); ++i) {
-      const int64_t seq = row.seq + static_cast<int64_t>(i);
-      BuildEntry(row.entries[i], row.entries[i], seq, prev, row.policy_version, &entry);
-      const std::string stored = HexOf(std::string_view(row.hashes).substr(i * kHashBytes,
-                                                                           kHashBytes));
-      if (crypto::ToHex(crypto::Sha256(entry)) != stored) {
+    const std::string_view policy = reader->Policy(row.policy);
+    if (policy.empty()) {
+      bad.emplace(row.seq, common::StrCat("entry ", row.seq, " cites a policy the state does "
+                                          "not hold (edited)"));
+      return false;
+    }
+    const int64_t n = static_cast<int64_t>(row.entries.size());
+    hashes.clear();
+    if (!reader->Hashes(row.seq, row.entries.size(), &hashes).ok()) {
+      bad.emplace(row.seq, common::StrCat("the stored hashes end before entry ", row.seq,
+                                          " (the hashes file was cut short)"));
+      return false;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t seq = row.seq + i;
+      BuildEntry(row.entries[i], row.entries[i], seq, prev, policy, &entry);
+      const std::string_view stored(hashes.data() + i * kHashBytes, kHashBytes);
+      const crypto::Digest d = LeafHash(hasher, entry);
+      if (std::string_view(reinterpret_cast<const char*>(d.data()), d.size()) != stored) {
         bad.emplace(seq, common::StrCat(
                              "entry ", seq, " was modified, or does not link to entry ", seq - 1,
                              " (its hash does not match its content and the hash before it)"));
         return false;
       }
-      prev = stored;
+      prev = HexOf(stored);
       ++report.entries;
     }
-    expected = row.seq + static_cast<int64_t>(row.entries.size());
+    ++rows;
+    expected = row.seq + n;
     return true;
   });
-  if (!s.ok()) return s;
-  if (bad) {
-    report.first_bad_seq = bad->first;
-    report.problem = std::move(bad->second);
-    return report;
-  }
-  auto fail = [&](int64_t seq, std::string problem) {
-    report.first_bad_seq = seq;
-    report.problem = std::move(problem);
-    return report;
-  };
-  auto size = db.GetMeta("ledger_size");
-  auto head = db.GetMeta("ledger_head");
-  if (!size.ok()) return size.status();
-  if (!head.ok()) return head.status();
-  int64_t committed = 0;
-  if (size->has_value()) {
-    // Parsed without exceptions: a garbled value is a finding, not a crash.
-    const std::string& text = **size;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), committed);
-    if (ec != std::errc() || end != text.data() + text.size() || committed < 0) {
-      return fail(std::max<int64_t>(report.entries, 1),
-                  "the committed ledger size in the state is not a number (edited)");
-    }
-  }
-  if (committed != report.entries) {
-    return fail(std::min(committed, report.entries) + 1,
-                common::StrCat("the ledger holds ", report.entries, " entries but ", committed,
+  RETURN_IF_ERROR(s);
+  if (bad) return fail(bad->first, std::move(bad->second));
+  if (!c.problem.empty()) return fail(report.entries, c.problem);
+  if (report.entries != c.entries) {
+    return fail(std::min(c.entries, report.entries) + 1,
+                common::StrCat("the ledger holds ", report.entries, " entries but ", c.entries,
                                " were committed (entries at the end were ",
-                               committed > report.entries ? "deleted" : "appended outside Loopgate",
+                               c.entries > report.entries ? "deleted" : "appended outside Loopgate",
                                ")"));
   }
-  if (committed > 0 && (!head->has_value() || **head != prev)) {
-    return fail(committed, "the last entry's hash differs from the committed head");
+  if (rows != c.rows || consumed != c.bytes) {
+    return fail(report.entries, common::StrCat("the ledger's rows end at byte ", consumed,
+                                               " of rows.log, row ", rows, ", but byte ", c.bytes,
+                                               ", row ", c.rows, " was committed (edited)"));
+  }
+  if (c.entries > 0 && c.head != prev) {
+    return fail(c.entries, "the last entry's hash differs from the committed head");
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(reader->paths().rows, ec);
+  if (!ec && static_cast<int64_t>(size) > c.bytes) {
+    report.uncommitted_bytes = static_cast<int64_t>(size) - c.bytes;
   }
   report.head_hash = prev;
   return report;
@@ -407,93 +679,125 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
 }  // namespace
 
 absl::StatusOr<VerifyReport> Verify(store::Database& db) {
-  // One read transaction: entries and committed head from the same snapshot, so a run
-  // committing meanwhile is never mistaken for tampering (WAL readers see a fixed snapshot).
-  if (auto s = db.Exec("BEGIN"); !s.ok()) return s;
-  auto report = VerifySnapshot(db);
-  (void)db.Exec("COMMIT");
-  return report;
+  // One read transaction: committed lengths and policies from one snapshot, so a run
+  // committing meanwhile is never mistaken for tampering.
+  return InSnapshot(db, [&] { return VerifySnapshot(db); });
+}
+
+absl::Status ForEachEntry(store::Database& db,
+                          const std::function<bool(const StoredEntry&)>& fn) {
+  return InSnapshot(db, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
+    if (!reader->committed().problem.empty()) {
+      return absl::DataLossError(common::StrCat(reader->committed().problem,
+                                                "; run `loopgate ledger verify`"));
+    }
+    std::string prev = GenesisHash(), entry, hashes;
+    absl::Status problem = absl::OkStatus();
+    int64_t expected = 1, consumed = 0;
+    RETURN_IF_ERROR(ForEachRow(*reader, &consumed, [&](const Row& row, RowState state, int64_t) {
+      if (state != RowState::kOk || row.seq != expected) {
+        problem = absl::DataLossError(common::StrCat(
+            "the ledger row at entry ", expected, " is damaged; run `loopgate ledger verify`"));
+        return false;
+      }
+      hashes.clear();
+      if (!reader->Hashes(row.seq, row.entries.size(), &hashes).ok()) {
+        problem = absl::DataLossError(common::StrCat("the stored hashes end before entry ",
+                                                     row.seq, "; run `loopgate ledger verify`"));
+        return false;
+      }
+      bool go = true;
+      ForEachRowEntry(*reader, row, hashes, &prev, &entry,
+                      [&](int64_t seq, const EntryFacts& facts, std::string_view policy,
+                          const std::string& hash) {
+                        if (!go) return;
+                        StoredEntry e;
+                        e.seq = seq;
+                        e.text = entry;
+                        e.hash = hash;
+                        e.facts = &facts;
+                        e.policy_version = policy;
+                        go = fn(e);
+                      });
+      expected = row.seq + static_cast<int64_t>(row.entries.size());
+      return go;
+    }));
+    return problem;
+  });
 }
 
 absl::Status Export(store::Database& db, std::FILE* out) {
   // Each entry as stored: prev_hash is the stored hash of the entry before it and "hash" its
   // own stored hash, so an export of a damaged ledger fails an outside verification too.
-  std::string prev = GenesisHash();
-  std::string entry, line;
+  std::string line;
   absl::Status write_error = absl::OkStatus();
-  auto s = ForEachRow(db, 1, [&](const Row& row, bool ok) {
-    if (!ok) {
-      write_error = absl::DataLossError(common::StrCat(
-          "the ledger row at entry ", row.seq, " is damaged; run `loopgate ledger verify`"));
+  RETURN_IF_ERROR(ForEachEntry(db, [&](const StoredEntry& e) {
+    line.assign(e.text, 0, e.text.size() - 1);
+    common::StrAppend(&line, ",\"hash\":\"", e.hash, "\"}\n");
+    if (std::fwrite(line.data(), 1, line.size(), out) != line.size()) {
+      write_error = absl::InternalError("writing the export failed");
       return false;
     }
-    for (size_t i = 0; i < row.entries.size(); ++i) {
-      BuildEntry(row.entries[i], row.entries[i], row.seq + static_cast<int64_t>(i), prev,
-                 row.policy_version, &entry);
-      const std::string stored =
-          HexOf(std::string_view(row.hashes).substr(i * kHashBytes, kHashBytes));
-      line.assign(entry, 0, entry.size() - 1);
-      common::StrAppend(&line, ",\"hash\":\"", stored, "\"}\n");
-      if (std::fwrite(line.data(), 1, line.size(), out) != line.size()) {
-        write_error = absl::InternalError("writing the export failed");
-        return false;
-      }
-      prev = stored;
-    }
     return true;
-  });
-  if (!s.ok()) return s;
+  }));
   return write_error;
 }
 
 absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
                                                          std::string_view event_id) {
-  std::vector<int64_t> rows;
-  auto seen = db.Prepare("SELECT first_seq FROM seen WHERE id = ?");
-  if (!seen.ok()) return seen.status();
-  seen->Bind(1, event_id);
-  auto found = seen->Step();
-  if (!found.ok()) return found.status();
-  if (*found && seen->Int(0) > 0) rows.push_back(seen->Int(0));
-  auto quarantined = db.Prepare("SELECT seq FROM quarantine_index WHERE event_id = ?");
-  if (!quarantined.ok()) return quarantined.status();
-  quarantined->Bind(1, event_id);
-  while (true) {
-    auto r = quarantined->Step();
-    if (!r.ok()) return r.status();
-    if (!*r) break;
-    rows.push_back(quarantined->Int(0));
-  }
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  std::vector<std::string> out;
-  std::string entry;
-  for (int64_t first : rows) {
-    auto prev = HashBefore(db, first);
-    if (!prev.ok()) return prev.status();
-    absl::Status damaged = absl::OkStatus();
-    auto s = ForEachRow(db, first, [&](const Row& row, bool ok) {
-      if (row.seq != first) return false;  // The row starting at `first` is gone.
-      if (!ok || row.entries.front().event_id != event_id) {
-        // The indexes (seen, quarantine_index) are not hash-chained: never show another
-        // event's entries under this id.
-        damaged = absl::DataLossError(common::StrCat(
-            "the ledger row at entry ", first, ok ? " belongs to another event" : " is damaged",
-            "; the state was edited: run `loopgate ledger verify`"));
-        return false;
+  return InSnapshot(db, [&]() -> absl::StatusOr<std::vector<std::string>> {
+    std::vector<int64_t> firsts;
+    ASSIGN_OR_RETURN(auto seen, db.Prepare("SELECT first_seq FROM seen WHERE id = ?"));
+    seen.Bind(1, event_id);
+    ASSIGN_OR_RETURN(bool found, seen.Step());
+    if (found && seen.Int(0) > 0) firsts.push_back(seen.Int(0));
+    ASSIGN_OR_RETURN(auto quarantined,
+                     db.Prepare("SELECT seq FROM quarantine_index WHERE event_id = ?"));
+    quarantined.Bind(1, event_id);
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, quarantined.Step());
+      if (!more) break;
+      firsts.push_back(quarantined.Int(0));
+    }
+    std::sort(firsts.begin(), firsts.end());
+    firsts.erase(std::unique(firsts.begin(), firsts.end()), firsts.end());
+    ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
+    std::vector<std::string> out;
+    simdjson::dom::parser parser;
+    Row row;
+    std::string entry, hashes, prev;
+    for (int64_t first : firsts) {
+      if (first > reader->committed().entries) continue;  // Not committed yet.
+      auto edited = [&](std::string_view what) {
+        // The indexes (seen, quarantine_index, rows.idx) are not hash-chained: never show
+        // another event's entries under this id.
+        return absl::DataLossError(common::StrCat("the ledger row at entry ", first, " ", what,
+                                                  "; the state was edited: run `loopgate ledger "
+                                                  "verify`"));
+      };
+      ASSIGN_OR_RETURN(auto offset, reader->FindRow(first));
+      if (!offset) return edited("is not in the row index");
+      ASSIGN_OR_RETURN(std::string line, reader->RowAt(*offset));
+      line.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+      if (!ParseRow(parser, line, &row) || row.seq != first) return edited("is damaged");
+      if (row.entries.front().event_id != event_id) return edited("belongs to another event");
+      prev.clear();
+      if (first == 1) {
+        prev = GenesisHash();
+      } else {
+        RETURN_IF_ERROR(reader->Hashes(first - 1, 1, &prev));
+        prev = HexOf(prev);
       }
-      for (size_t i = 0; i < row.entries.size(); ++i) {
-        BuildEntry(row.entries[i], row.entries[i], row.seq + static_cast<int64_t>(i), *prev,
-                   row.policy_version, &entry);
-        out.push_back(entry);
-        *prev = HexOf(std::string_view(row.hashes).substr(i * kHashBytes, kHashBytes));
-      }
-      return false;  // One row per event.
-    });
-    if (!s.ok()) return s;
-    if (!damaged.ok()) return damaged;
-  }
-  return out;
+      hashes.clear();
+      RETURN_IF_ERROR(reader->Hashes(first, row.entries.size(), &hashes));
+      ForEachRowEntry(*reader, row, hashes, &prev, &entry,
+                      [&](int64_t, const EntryFacts&, std::string_view, const std::string&) {
+                        out.push_back(entry);
+                      });
+    }
+    return out;
+  });
 }
 
 }  // namespace loopgate::ledger

@@ -1,25 +1,32 @@
 #pragma once
 // The audit ledger (docs/ledger-format.md): one entry per decision and per quarantine, each a
-// canonical JSON object (RFC 8785) that names the SHA-256 of the entry before it. Entries hold
-// ids, reasons, policy version, consent citations, transform notes and a digest of what was
-// delivered; never a payload value.
+// canonical JSON object (RFC 8785) that names the hash of the entry before it. An entry's hash is
+// its RFC 6962 leaf hash, SHA-256(0x00 || entry). Entries hold ids, reasons, policy version,
+// consent citations, transform notes and a digest of what was delivered; never a payload value.
+//
+// Storage (docs/state.md): append-only files in <state>/ledger/ (one line per event, a row index
+// and the entries' hashes), whose committed lengths the state store records in the same
+// transaction as the outputs' positions and the seen ids. Readers read only the committed part.
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/append_file.h"
 #include "consent/consent.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
 
 namespace loopgate::ledger {
 
-inline constexpr std::string_view kFormat = "loopgate.ledger/v1";
-inline constexpr int kFormatVersion = 1;
+inline constexpr std::string_view kFormat = "loopgate.ledger/v2";
+inline constexpr int kFormatVersion = 2;
 
 enum class Outcome : uint8_t {
   kAllow,       // Delivered to the sink.
@@ -50,12 +57,15 @@ struct EntryFacts {
   int64_t run = 0;
 };
 
-// Appends entries inside the caller's transaction. Storage keeps one row per event
-// (docs/state.md, "ledger"); each entry is still hashed and chained on its own, in the
-// canonical form of docs/ledger-format.md. Not thread-safe.
+// Appends entries. Staged in memory until Flush(); SaveHead() then records the new committed
+// lengths in the caller's transaction. Opening cuts the files back to their committed lengths,
+// so a batch that was flushed but never committed is discarded. Not thread-safe; the caller
+// holds the state's DirLock.
 class Writer {
  public:
-  // Reads the chain head from the store and registers `policy_version`. Errors: the store's.
+  // Reads the committed lengths and chain head, opens the files and registers `policy_version`.
+  // Errors: DataLoss when the files hold less than was committed, or the head disagrees; the
+  // store's.
   static absl::StatusOr<std::unique_ptr<Writer>> Open(store::Database& db,
                                                       std::string policy_version);
 
@@ -67,7 +77,12 @@ class Writer {
   // Appends a single entry (an event of its own).
   absl::StatusOr<int64_t> Append(const EntryFacts& facts);
 
-  // Records the chain head; call in the same transaction as the appends it covers.
+  // Writes and syncs the staged entries (the three files concurrently). May run concurrently
+  // with the outputs' flushes, never with appends. Errors: Internal, naming the file.
+  absl::Status Flush();
+
+  // Records the flushed lengths and the chain head; call after Flush() in the transaction that
+  // commits the batch.
   absl::Status SaveHead();
 
   int64_t size() const { return seq_; }
@@ -80,11 +95,13 @@ class Writer {
   store::Database& db_;
   std::string policy_version_;
   int64_t policy_id_ = 0;
-  store::Statement insert_;
+  std::unique_ptr<common::AppendFile> rows_, index_, hashes_;
   int64_t seq_ = 0;
+  int64_t row_count_ = 0;
   std::string head_hex_;
-  std::string entry_, body_, hashes_;
+  std::string entry_, body_, hash_bytes_;
   std::vector<EntryFacts> single_;
+  crypto::Sha256Hasher hasher_;
 };
 
 // The hash that precedes the first entry.
@@ -95,10 +112,28 @@ struct VerifyReport {
   std::string head_hash;
   std::optional<int64_t> first_bad_seq;  // Set when the ledger does not verify.
   std::string problem;                   // What is wrong there.
+  // Bytes of rows.log past the committed end: the tail of a batch that never committed (the
+  // next run cuts it away), or rows appended outside Loopgate. Never part of the ledger.
+  int64_t uncommitted_bytes = 0;
 };
 
-// Recomputes the whole chain. The report says whether it holds; the status is for I/O only.
+// Recomputes the whole chain from the committed files. The report says whether it holds; the
+// status is for I/O only.
 absl::StatusOr<VerifyReport> Verify(store::Database& db);
+
+// One committed entry, as a reader sees it. Views are valid during the callback only.
+struct StoredEntry {
+  int64_t seq = 0;
+  std::string_view text;  // The canonical entry: the bytes that are hashed.
+  std::string_view hash;  // Its stored hash, 64 hex digits.
+  const EntryFacts* facts = nullptr;
+  std::string_view policy_version;
+};
+
+// Streams every committed entry, oldest first, from one read snapshot; stops early when `fn`
+// returns false. Memory is flat in the ledger's size. Errors: DataLoss when the stored ledger
+// is damaged (`ledger verify` names where), Internal for I/O.
+absl::Status ForEachEntry(store::Database& db, const std::function<bool(const StoredEntry&)>& fn);
 
 // Writes every entry, oldest first, as one JSON line with its "hash" (formats.md).
 absl::Status Export(store::Database& db, std::FILE* out);

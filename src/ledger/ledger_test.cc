@@ -46,8 +46,13 @@ std::string Missing(int64_t n, int64_t next) {
          std::to_string(next);
 }
 std::string Damaged(int64_t n) {
-  return "entry " + std::to_string(n) +
-         " is stored damaged (its row does not parse, or its hashes do not fit its entries)";
+  return "entry " + std::to_string(n) + " is stored damaged (its row does not parse)";
+}
+std::string UnknownPolicy(int64_t n) {
+  return "entry " + std::to_string(n) + " cites a policy the state does not hold (edited)";
+}
+std::string IndexDisagrees(int64_t n) {
+  return "the row index disagrees with the rows at entry " + std::to_string(n) + " (edited)";
 }
 std::string OutOfOrder(int64_t n, int64_t row) {
   return "entry " + std::to_string(n) + " is stored out of order (a row starting at entry " +
@@ -62,13 +67,14 @@ constexpr std::string_view kHeadDiffers = "the last entry's hash differs from th
 constexpr std::string_view kSizeNotANumber =
     "the committed ledger size in the state is not a number (edited)";
 
-std::string Sha256Hex(std::string_view text) { return crypto::ToHex(crypto::Sha256(text)); }
-
-// The 32 raw bytes of SHA-256(text), as the hashes blob stores them.
-std::string Sha256Bytes(std::string_view text) {
-  const crypto::Digest d = crypto::Sha256(text);
+// The 32 raw bytes of an entry's hash, as the hashes file stores them: the RFC 6962 leaf hash
+// SHA-256(0x00 || entry), computed here independently of the ledger's code.
+std::string LeafBytes(std::string_view entry) {
+  const crypto::Digest d = crypto::Sha256(std::string(1, '\0') + std::string(entry));
   return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
+std::string LeafHex(std::string_view entry) { return crypto::ToHex(crypto::Sha256(
+    std::string(1, '\0') + std::string(entry))); }
 
 // Lowercase hex of 32 raw hash bytes.
 std::string HexOfHash(std::string_view bytes) {
@@ -103,13 +109,38 @@ struct Exported {
   uint64_t line_no = 0;
 };
 
-// One stored ledger row.
+// One stored ledger row: a line of rows.log taken apart, and its entries' hashes.
 struct StoredRow {
   int64_t seq = 0;
   int64_t policy = 0;
-  std::string body;
-  std::string hashes;  // Raw bytes.
+  std::string body;    // The line without its leading seq and policy: "[event_id, ...]".
+  std::string hashes;  // Raw bytes, 32 per entry.
 };
+
+// The number of entry tuples in a row body; 0 when it does not parse.
+size_t TupleCount(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::array top, tuples;
+  if (parser.parse(std::string(body)).get_array().get(top) != simdjson::SUCCESS ||
+      top.size() != 8 || top.at(7).get_array().get(tuples) != simdjson::SUCCESS) {
+    return 0;
+  }
+  return tuples.size();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void WriteAll(const std::string& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+void PutU64(uint64_t v, std::string* out) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
 
 // One event's entries, as AppendEvent takes them.
 using Event = std::vector<EntryFacts>;
@@ -174,6 +205,7 @@ class LedgerTest : public testing::Test {
       EXPECT_TRUE(first.ok()) << first.status();
       if (first.ok()) firsts.push_back(*first);
     }
+    EXPECT_TRUE((*w)->Flush().ok());
     EXPECT_TRUE((*w)->SaveHead().ok());
     EXPECT_TRUE(db_->Commit().ok());
     return firsts;
@@ -204,23 +236,60 @@ class LedgerTest : public testing::Test {
     ASSERT_THAT(firsts, ElementsAre(1, 2, 4, 7, 8));
   }
 
+  std::string LedgerFile(std::string_view name) {
+    return db_->dir() + "/ledger/" + std::string(name);
+  }
+
+  // Every row in rows.log, in file order, with its hashes taken from the hashes file in order.
   std::vector<StoredRow> Rows() {
     std::vector<StoredRow> rows;
-    auto q = db_->Prepare("SELECT seq, policy, body, hashes FROM ledger ORDER BY seq");
-    EXPECT_TRUE(q.ok()) << q.status();
-    if (!q.ok()) return rows;
-    while (true) {
-      auto r = q->Step();
-      EXPECT_TRUE(r.ok()) << r.status();
-      if (!r.ok() || !*r) break;
+    const std::string text = ReadAll(LedgerFile("rows.log"));
+    const std::string hashes = ReadAll(LedgerFile("hashes"));
+    size_t start = 0, hash_at = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      const std::string line = text.substr(start, end - start);
+      start = end + 1;
       StoredRow row;
-      row.seq = q->Int(0);
-      row.policy = q->Int(1);
-      row.body = q->Text(2);
-      row.hashes = q->Blob(3);
+      // "[seq,policy,rest": split off the two leading numbers.
+      const size_t c1 = line.find(','), c2 = line.find(',', c1 + 1);
+      EXPECT_TRUE(line.size() > 1 && line[0] == '[' && c1 != std::string::npos &&
+                  c2 != std::string::npos)
+          << line;
+      if (c2 == std::string::npos) break;
+      row.seq = std::stoll(line.substr(1, c1 - 1));
+      row.policy = std::stoll(line.substr(c1 + 1, c2 - c1 - 1));
+      row.body = "[" + line.substr(c2 + 1);
+      const size_t n = TupleCount(row.body) * kHashBytes;
+      row.hashes = hash_at < hashes.size() ? hashes.substr(hash_at, n) : "";
+      hash_at += n;
       rows.push_back(std::move(row));
     }
     return rows;
+  }
+
+  // Rewrites the ledger's files as a careful forger would: rows sorted by seq, a matching row
+  // index, the hashes in row order, and (unless `fix_lengths` is false) the committed row count
+  // and length in the state to match. The committed entry count and head are left alone.
+  void WriteRows(std::vector<StoredRow> rows, bool fix_lengths = true) {
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const StoredRow& a, const StoredRow& b) { return a.seq < b.seq; });
+    std::string text, index, hashes;
+    for (const StoredRow& r : rows) {
+      PutU64(static_cast<uint64_t>(r.seq), &index);
+      PutU64(text.size(), &index);
+      text += "[" + std::to_string(r.seq) + "," + std::to_string(r.policy) + "," +
+              r.body.substr(1) + "\n";
+      hashes += r.hashes;
+    }
+    WriteAll(LedgerFile("rows.log"), text);
+    WriteAll(LedgerFile("rows.idx"), index);
+    WriteAll(LedgerFile("hashes"), hashes);
+    if (fix_lengths) {
+      ASSERT_TRUE(db_->SetMeta("ledger_rows", std::to_string(rows.size())).ok());
+      ASSERT_TRUE(db_->SetMeta("ledger_bytes", std::to_string(text.size())).ok());
+    }
   }
 
   StoredRow RowAt(int64_t seq) {
@@ -229,6 +298,29 @@ class LedgerTest : public testing::Test {
     }
     ADD_FAILURE() << "no ledger row " << seq;
     return StoredRow{};
+  }
+
+  // Applies `edit` to the row starting at `seq` and writes the files back.
+  template <typename Fn>
+  void EditRow(int64_t seq, Fn edit) {
+    std::vector<StoredRow> rows = Rows();
+    bool found = false;
+    for (StoredRow& r : rows) {
+      if (r.seq == seq) {
+        edit(r);
+        found = true;
+      }
+    }
+    ASSERT_TRUE(found) << "no ledger row " << seq;
+    WriteRows(std::move(rows));
+  }
+
+  void DeleteRow(int64_t seq) {
+    std::vector<StoredRow> rows = Rows();
+    const size_t before = rows.size();
+    std::erase_if(rows, [&](const StoredRow& r) { return r.seq == seq; });
+    ASSERT_EQ(rows.size() + 1, before) << "no ledger row " << seq;
+    WriteRows(std::move(rows));
   }
 
   // The stored hash (hex) of entry `seq`, wherever its row starts.
@@ -260,11 +352,7 @@ class LedgerTest : public testing::Test {
   }
 
   void SetBody(int64_t seq, std::string_view body) {
-    auto q = db_->Prepare("UPDATE ledger SET body = ? WHERE seq = ?");
-    ASSERT_TRUE(q.ok());
-    q->Bind(1, body).Bind(2, seq);
-    ASSERT_TRUE(q->Run().ok());
-    ASSERT_EQ(sqlite3_changes(db_->raw()), 1);
+    EditRow(seq, [&](StoredRow& r) { r.body = body; });
   }
 
   // Replaces the one occurrence of `from` in row `seq`'s body.
@@ -278,33 +366,31 @@ class LedgerTest : public testing::Test {
   }
 
   void SetHashes(int64_t seq, std::string_view bytes) {
-    auto q = db_->Prepare("UPDATE ledger SET hashes = ? WHERE seq = ?");
-    ASSERT_TRUE(q.ok());
-    q->BindBlob(1, bytes.data(), bytes.size()).Bind(2, seq);
-    ASSERT_TRUE(q->Run().ok());
-    ASSERT_EQ(sqlite3_changes(db_->raw()), 1);
+    EditRow(seq, [&](StoredRow& r) { r.hashes = bytes; });
   }
 
-  // Stores SHA-256(`text_to_hash`) as the hash of the `index`-th entry of row `row_seq`.
+  // Stores the leaf hash of `text_to_hash` as the hash of the `index`-th entry of row `row_seq`.
   void SetStoredHash(int64_t row_seq, size_t index, std::string_view text_to_hash) {
     std::string hashes = RowAt(row_seq).hashes;
     ASSERT_LE((index + 1) * kHashBytes, hashes.size());
-    hashes.replace(index * kHashBytes, kHashBytes, Sha256Bytes(text_to_hash));
+    hashes.replace(index * kHashBytes, kHashBytes, LeafBytes(text_to_hash));
     SetHashes(row_seq, hashes);
   }
 
-  void InsertRow(int64_t seq, int64_t policy, std::string_view body, std::string_view hashes) {
-    auto q = db_->Prepare("INSERT INTO ledger (seq, policy, body, hashes) VALUES (?, ?, ?, ?)");
-    ASSERT_TRUE(q.ok());
-    q->Bind(1, seq).Bind(2, policy).Bind(3, body).BindBlob(4, hashes.data(), hashes.size());
-    ASSERT_TRUE(q->Run().ok());
+  void InsertRow(int64_t seq, int64_t policy, std::string_view body, std::string_view hashes,
+                 bool fix_lengths = true) {
+    std::vector<StoredRow> rows = Rows();
+    rows.push_back(StoredRow{seq, policy, std::string(body), std::string(hashes)});
+    WriteRows(std::move(rows), fix_lengths);
   }
 
   // Moves every row at or after `from` up by `by` seqs.
   void Renumber(int64_t from, int64_t by) {
-    Sql("UPDATE ledger SET seq = seq + 100000 WHERE seq >= " + std::to_string(from));
-    Sql("UPDATE ledger SET seq = seq - 100000 + " + std::to_string(by) +
-        " WHERE seq >= 100000");
+    std::vector<StoredRow> rows = Rows();
+    for (StoredRow& r : rows) {
+      if (r.seq >= from) r.seq += by;
+    }
+    WriteRows(std::move(rows));
   }
 
   // A well-formed allow entry for `seq` linking to `prev`, written from the documentation as a
@@ -316,7 +402,7 @@ class LedgerTest : public testing::Test {
            std::string(kPolicy) + "\",\"prev_hash\":\"" + std::string(prev) +
            "\",\"reason\":null,\"run\":1,\"seq\":" + std::to_string(seq) + ",\"sink\":\"" +
            std::string(sink) +
-           "\",\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":1}";
+           "\",\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":2}";
   }
   // The row body storing the ForgeEntry entries for `sinks`.
   static std::string ForgeBody(const std::vector<std::string>& sinks) {
@@ -471,6 +557,7 @@ TEST_F(LedgerTest, WriterStoresOneRowPerEventWithConsecutiveSeqs) {
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(*d, 7);
   EXPECT_EQ((*w)->size(), 7);
+  ASSERT_TRUE((*w)->Flush().ok());
   ASSERT_TRUE((*w)->SaveHead().ok());
   ASSERT_TRUE(db_->Commit().ok());
 
@@ -506,6 +593,7 @@ TEST_F(LedgerTest, SaveHeadRecordsSizeAndHeadMeta) {
 
   ASSERT_TRUE(db_->Begin().ok());
   ASSERT_TRUE((*w)->Append(Quarantine("B")).ok());
+  ASSERT_TRUE((*w)->Flush().ok());
   ASSERT_TRUE((*w)->SaveHead().ok());
   ASSERT_TRUE(db_->Commit().ok());
   size = db_->GetMeta("ledger_size");
@@ -542,7 +630,7 @@ TEST_F(LedgerTest, StoredHashesAreTheSha256OfEachEntryInOrder) {
     ASSERT_EQ(row.hashes.size(), n * kHashBytes);
     for (size_t i = 0; i < n; ++i) {
       const Exported& e = entries[static_cast<size_t>(row.seq - 1) + i];
-      EXPECT_EQ(row.hashes.substr(i * kHashBytes, kHashBytes), Sha256Bytes(e.entry))
+      EXPECT_EQ(row.hashes.substr(i * kHashBytes, kHashBytes), LeafBytes(e.entry))
           << "entry " << e.seq;
     }
   }
@@ -641,7 +729,7 @@ TEST_F(LedgerTest, EntriesAreCanonicalHashedAndChained) {
     EXPECT_EQ(e.seq, static_cast<int64_t>(i) + 1);
     EXPECT_EQ(Canonical(e.entry), e.entry) << "entry " << e.seq << " is not RFC 8785 canonical";
     EXPECT_EQ(e.hash.size(), 64u);
-    EXPECT_EQ(Sha256Hex(e.entry), e.hash) << "entry " << e.seq;
+    EXPECT_EQ(LeafHex(e.entry), e.hash) << "entry " << e.seq;
     EXPECT_EQ(e.hash, StoredHash(e.seq));
     EXPECT_EQ(e.prev_hash, prev) << "entry " << e.seq;
     prev = e.hash;
@@ -677,10 +765,10 @@ TEST_F(LedgerTest, EntriesAreExactlyAsDocumented) {
                 "\"sink\":\"crm\",\"source\":\"support_hub\","
                 "\"time\":\"2026-04-01T00:00:00Z\","
                 "\"transforms\":[\"patient_id:tokenize\",\"zip:generalize\"],"
-                "\"type\":\"patient.support.milestone\",\"v\":1}");
+                "\"type\":\"patient.support.milestone\",\"v\":2}");
   // The line is that entry with its hash inserted before the final '}'.
   EXPECT_EQ(entries[1].line, entries[1].entry.substr(0, entries[1].entry.size() - 1) +
-                                 ",\"hash\":\"" + Sha256Hex(entries[1].entry) + "\"}");
+                                 ",\"hash\":\"" + LeafHex(entries[1].entry) + "\"}");
   // The deny of the same event shares the event's facts and scope.
   EXPECT_EQ(entries[2].entry,
             "{\"consent_ids\":[],\"consent_scope\":[\"hcp_commercial_engagement\"],"
@@ -690,7 +778,7 @@ TEST_F(LedgerTest, EntriesAreExactlyAsDocumented) {
                 entries[1].hash +
                 "\",\"reason\":\"purpose_not_permitted\",\"run\":1,\"seq\":3,"
                 "\"sink\":\"lake\",\"source\":\"support_hub\",\"time\":\"2026-04-01T00:00:00Z\","
-                "\"transforms\":[],\"type\":\"patient.support.milestone\",\"v\":1}");
+                "\"transforms\":[],\"type\":\"patient.support.milestone\",\"v\":2}");
   // A quarantine: empty facts are null, no consent scope is null.
   EXPECT_EQ(entries[6].entry,
             "{\"consent_ids\":[],\"consent_scope\":null,\"consent_versions\":[],"
@@ -700,7 +788,7 @@ TEST_F(LedgerTest, EntriesAreExactlyAsDocumented) {
             "\"prev_hash\":\"" +
                 entries[5].hash +
                 "\",\"reason\":\"id_conflict\",\"run\":1,\"seq\":7,\"sink\":null,"
-                "\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":1}");
+                "\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":2}");
 }
 
 TEST_F(LedgerTest, QuarantineWithoutAnIdHasANullEventId) {
@@ -737,7 +825,7 @@ TEST_F(LedgerTest, TextNeedingEscapesRoundTripsThroughTheRow) {
   EXPECT_EQ(entries[0].event_id, "evt-\"q\"");
   EXPECT_THAT(entries[0].entry, HasSubstr("\\u0001"));
   EXPECT_THAT(entries[1].entry, HasSubstr("\"transforms\":[\"note=\\\"quoted\\\"\",\"tab\\there\"]"));
-  for (const Exported& e : entries) EXPECT_EQ(Sha256Hex(e.entry), e.hash) << e.line;
+  for (const Exported& e : entries) EXPECT_EQ(LeafHex(e.entry), e.hash) << e.line;
 }
 
 // ---- Verify on intact ledgers ----
@@ -781,7 +869,7 @@ TEST_F(LedgerTest, TamperEditedAndRehashedMidRowEntryIsCaughtAtTheNextEntry) {
   ASSERT_EQ(edited.size(), 9u);
   ASSERT_THAT(edited[4].entry, HasSubstr("\"reason\":\"consent_given\""));
   SetStoredHash(4, 1, edited[4].entry);
-  ASSERT_EQ(StoredHash(5), Sha256Hex(edited[4].entry));
+  ASSERT_EQ(StoredHash(5), LeafHex(edited[4].entry));
   ExpectBad(6, Modified(6));
 }
 
@@ -807,19 +895,19 @@ TEST_F(LedgerTest, TamperEditedAndRehashedLastEntryIsCaughtByTheCommittedHead) {
 
 TEST_F(LedgerTest, TamperDeletedMiddleRow) {
   AppendStandard();
-  Sql("DELETE FROM ledger WHERE seq = 4");
+  DeleteRow(4);
   ExpectBad(4, Missing(4, 7));
 }
 
 TEST_F(LedgerTest, TamperDeletedFirstRow) {
   AppendStandard();
-  Sql("DELETE FROM ledger WHERE seq = 1");
+  DeleteRow(1);
   ExpectBad(1, Missing(1, 2));
 }
 
 TEST_F(LedgerTest, TamperDeletedLastRowIsCaughtByTheCommittedSize) {
   AppendStandard();
-  Sql("DELETE FROM ledger WHERE seq = 8");
+  DeleteRow(8);
   ExpectBad(8, SizeMismatch(7, 9));
 }
 
@@ -829,7 +917,7 @@ TEST_F(LedgerTest, TamperInsertedRowRenumberingTheRestIsCaughtAtTheDisplacedEntr
   // correct hash of its own: the displaced entry (now 5) is the first that fails.
   Renumber(4, 1);
   const std::string forged = ForgeEntry(4, StoredHash(3), "crm");
-  InsertRow(4, PolicyId(kPolicy), ForgeBody({"crm"}), Sha256Bytes(forged));
+  InsertRow(4, PolicyId(kPolicy), ForgeBody({"crm"}), LeafBytes(forged));
   ASSERT_EQ(Rows().size(), 6u);
   const std::vector<Exported> entries = ExportEntries();
   ASSERT_EQ(entries.size(), 10u);
@@ -858,9 +946,15 @@ TEST_F(LedgerTest, TamperSwappedRows) {
   AppendStandard();
   // Rows 2 and 8 both hold two entries, so every seq still lines up.
   const StoredRow two = RowAt(2), eight = RowAt(8);
-  Sql("UPDATE ledger SET seq = 1000 WHERE seq = 2");
-  Sql("UPDATE ledger SET seq = 2 WHERE seq = 8");
-  Sql("UPDATE ledger SET seq = 8 WHERE seq = 1000");
+  std::vector<StoredRow> rows = Rows();
+  for (StoredRow& r : rows) {
+    if (r.seq == 2) {
+      r.seq = 8;
+    } else if (r.seq == 8) {
+      r.seq = 2;
+    }
+  }
+  WriteRows(rows);
   ASSERT_EQ(RowAt(2).body, eight.body);
   ASSERT_EQ(RowAt(8).body, two.body);
   ExpectBad(2, Modified(2));
@@ -884,13 +978,32 @@ TEST_F(LedgerTest, TamperSwappedEntriesWithinARow) {
   ExpectBad(4, Modified(4));
 }
 
-TEST_F(LedgerTest, TamperAppendedForgedRowIsCaughtByTheCommittedSize) {
+TEST_F(LedgerTest, RowsAppendedPastTheCommittedEndAreNotPartOfTheLedger) {
   AppendStandard();
-  // Two forged entries after entry 9, each correctly linked and hashed.
+  // Two forged entries after entry 9, each correctly linked and hashed, appended to the files
+  // without committing them: they are a tail, as a batch killed before its commit leaves.
   const std::string e10 = ForgeEntry(10, StoredHash(9), "crm");
-  const std::string e11 = ForgeEntry(11, Sha256Hex(e10), "lake");
-  InsertRow(10, PolicyId(kPolicy), ForgeBody({"crm", "lake"}), Sha256Bytes(e10) + Sha256Bytes(e11));
-  ExpectBad(10, SizeMismatch(11, 9));
+  const std::string e11 = ForgeEntry(11, LeafHex(e10), "lake");
+  InsertRow(10, PolicyId(kPolicy), ForgeBody({"crm", "lake"}), LeafBytes(e10) + LeafBytes(e11),
+            /*fix_lengths=*/false);
+  const VerifyReport r = MustVerify();
+  EXPECT_FALSE(r.first_bad_seq.has_value()) << r.problem;
+  EXPECT_EQ(r.entries, 9);
+  EXPECT_GT(r.uncommitted_bytes, 0);
+  EXPECT_EQ(ExportEntries().size(), 9u);
+  // The next writer cuts the tail away and appends after entry 9.
+  AppendEvents({{Deny("evt-6", "crm")}});
+  EXPECT_EQ(MustVerify().uncommitted_bytes, 0);
+  ExpectVerifies(10);
+  EXPECT_EQ(ExportEntries().back().event_id, "evt-6");
+}
+
+TEST_F(LedgerTest, TamperAppendedForgedRowWithRaisedLengthsIsCaughtByTheHead) {
+  AppendStandard();
+  const std::string e10 = ForgeEntry(10, StoredHash(9), "crm");
+  InsertRow(10, PolicyId(kPolicy), ForgeBody({"crm"}), LeafBytes(e10));
+  ASSERT_TRUE(db_->SetMeta("ledger_size", "10").ok());
+  ExpectBad(10, kHeadDiffers);
 }
 
 TEST_F(LedgerTest, TamperBodyThatIsNotJsonIsStoredDamaged) {
@@ -905,22 +1018,27 @@ TEST_F(LedgerTest, TamperBodyWithAnUnknownDecisionIsStoredDamaged) {
   ExpectBad(4, Damaged(4));
 }
 
-TEST_F(LedgerTest, TamperHashesNotAMultipleOf32BytesIsStoredDamaged) {
+TEST_F(LedgerTest, TamperHashesFileCutShortIsNamed) {
   AppendStandard();
-  SetHashes(4, RowAt(4).hashes + "x");
-  ExpectBad(4, Damaged(4));
+  const std::string hashes = ReadAll(LedgerFile("hashes"));
+  WriteAll(LedgerFile("hashes"), hashes.substr(0, 7 * kHashBytes));
+  ExpectBad(8, "the stored hashes end before entry 8 (the hashes file was cut short)");
 }
 
-TEST_F(LedgerTest, TamperHashesForFewerEntriesThanTheBodyIsStoredDamaged) {
+TEST_F(LedgerTest, TamperRowIndexPointingElsewhereIsNamed) {
   AppendStandard();
-  SetHashes(4, RowAt(4).hashes.substr(0, 2 * kHashBytes));
-  ExpectBad(4, Damaged(4));
+  // Point the index record of the third row (entry 4) at the second row's offset.
+  std::string index = ReadAll(LedgerFile("rows.idx"));
+  ASSERT_EQ(index.size(), 5u * 16);
+  index.replace(2 * 16 + 8, 8, index.substr(1 * 16 + 8, 8));
+  WriteAll(LedgerFile("rows.idx"), index);
+  ExpectBad(4, IndexDisagrees(4));
 }
 
-TEST_F(LedgerTest, TamperEmptyHashesIsStoredDamaged) {
+TEST_F(LedgerTest, TamperCommittedLengthsEditedAreNamed) {
   AppendStandard();
-  SetHashes(7, "");
-  ExpectBad(7, Damaged(7));
+  ASSERT_TRUE(db_->SetMeta("ledger_rows", "4").ok());
+  ExpectBad(8, IndexDisagrees(8));
 }
 
 TEST_F(LedgerTest, TamperChangedPolicyVersionIsCaughtAtItsFirstEntry) {
@@ -943,14 +1061,15 @@ TEST_F(LedgerTest, TamperChangedFirstPolicyVersionIsCaughtAtEntryOne) {
 TEST_F(LedgerTest, TamperRowPointedAtAnotherPolicy) {
   AppendEvents({{Deny("A", "crm")}, {Deny("B", "crm"), Deny("B", "lake")}}, kPolicy);
   AppendEvents({{Deny("C", "crm")}}, kPolicy2);
-  Sql("UPDATE ledger SET policy = " + std::to_string(PolicyId(kPolicy2)) + " WHERE seq = 2");
+  const int64_t other = PolicyId(kPolicy2);
+  EditRow(2, [&](StoredRow& r) { r.policy = other; });
   ExpectBad(2, Modified(2));
 }
 
-TEST_F(LedgerTest, TamperRowPointedAtNoPolicyIsStoredDamaged) {
+TEST_F(LedgerTest, TamperRowPointedAtNoPolicyIsNamed) {
   AppendStandard();
-  Sql("UPDATE ledger SET policy = 999 WHERE seq = 2");
-  ExpectBad(2, Damaged(2));
+  EditRow(2, [](StoredRow& r) { r.policy = 999; });
+  ExpectBad(2, UnknownPolicy(2));
 }
 
 TEST_F(LedgerTest, TamperCommittedHeadEdited) {
@@ -1010,7 +1129,7 @@ TEST_F(LedgerTest, ExportWritesOneLinePerEntryOldestFirst) {
       EXPECT_TRUE(e.keys.count(key)) << key << " missing in " << e.line;
     }
     EXPECT_EQ(e.hash, StoredHash(e.seq));
-    EXPECT_EQ(Sha256Hex(e.entry), e.hash);
+    EXPECT_EQ(LeafHex(e.entry), e.hash);
     EXPECT_EQ(e.prev_hash, prev);
     prev = e.hash;
   }
@@ -1033,7 +1152,7 @@ TEST_F(LedgerTest, ExportOfAnEditedRowKeepsTheStoredHashSoItFailsOutsideVerifica
   const std::vector<Exported> entries = ExportEntries();
   ASSERT_EQ(entries.size(), 9u);
   EXPECT_EQ(entries[4].reason, "consent_given");
-  EXPECT_NE(Sha256Hex(entries[4].entry), entries[4].hash);
+  EXPECT_NE(LeafHex(entries[4].entry), entries[4].hash);
   EXPECT_EQ(entries[4].hash, StoredHash(5));
   EXPECT_EQ(entries[5].prev_hash, entries[4].hash);  // prev_hash is the stored hash.
 }

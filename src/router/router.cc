@@ -342,8 +342,10 @@ absl::Status Pipeline::CommitBatch() {
   const std::vector<sink::Output*>& all = all_outputs_;
   // Flushed concurrently: each output syncs its own file, so the batch waits for the slowest
   // sync rather than for the sum of them.
+  // The ledger's files are flushed alongside, in this thread.
   std::vector<std::string> errors(all.size());
   std::vector<sink::FlushStatus> statuses(all.size());
+  absl::Status ledger_flushed;
   {
     std::vector<std::thread> flushers;
     for (size_t i = 0; i < all.size(); ++i) {
@@ -354,15 +356,18 @@ absl::Status Pipeline::CommitBatch() {
         }
       });
     }
+    ledger_flushed = ledger_->Flush();
     for (auto& t : flushers) t.join();
   }
+  auto abandon = [&](std::string_view why) {
+    (void)db_.Rollback();
+    in_transaction_ = false;
+    return absl::UnavailableError(common::StrCat(why, "; the batch was not committed and will be "
+                                                      "redone by the next run"));
+  };
+  if (!ledger_flushed.ok()) return abandon(std::string(ledger_flushed.message()));
   for (size_t i = 0; i < all.size(); ++i) {
-    if (statuses[i] != sink::FlushStatus::kDelivered) {
-      (void)db_.Rollback();
-      in_transaction_ = false;
-      return absl::UnavailableError(common::StrCat(errors[i], "; the batch was not committed and "
-                                                              "will be redone by the next run"));
-    }
+    if (statuses[i] != sink::FlushStatus::kDelivered) return abandon(errors[i]);
     save_position_.Bind(1, all[i]->key()).Bind(2, all[i]->Position());
     RETURN_IF_ERROR(save_position_.Run());
   }

@@ -15,7 +15,7 @@ absl::Status SqlError(sqlite3* db, std::string_view what) {
   return absl::InternalError(common::StrCat("state store: ", what, ": ", sqlite3_errmsg(db)));
 }
 
-// Version 2 of the state schema (docs/state.md); v2 stores the ledger as one row per event.
+// Version 3 of the state schema (docs/state.md); v3 keeps the ledger in files under <state>/ledger/.
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consents (
@@ -50,12 +50,6 @@ CREATE TABLE IF NOT EXISTS seen (
 CREATE TABLE IF NOT EXISTS policies (
   id INTEGER PRIMARY KEY,
   version TEXT NOT NULL UNIQUE        -- a catalog's policy version, "sha256:<hex>"
-);
-CREATE TABLE IF NOT EXISTS ledger (   -- one row per event: loopgate.ledger-row/v1
-  seq INTEGER PRIMARY KEY,            -- the seq of the row's first entry
-  policy INTEGER NOT NULL,            -- policies.id
-  body TEXT NOT NULL,                 -- the event's facts once, then one tuple per entry
-  hashes BLOB NOT NULL                -- SHA-256 of each entry (32 bytes each), in order
 );
 CREATE TABLE IF NOT EXISTS quarantine_index (event_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantined (

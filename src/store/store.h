@@ -19,7 +19,7 @@
 namespace loopgate::store {
 
 // The persisted schema's name and version; Open() refuses a state of another version.
-inline constexpr std::string_view kSchemaName = "loopgate.state/v2";
+inline constexpr std::string_view kSchemaName = "loopgate.state/v3";
 
 class Statement {
  public:

@@ -63,10 +63,12 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   EXPECT_EQ(**schema, kSchemaName);
 
   const std::set<std::string> tables = Tables(*db);
-  for (const char* want : {"meta", "consents", "agreements", "seen", "ledger", "quarantine_index",
-                           "outputs", "runs"}) {
+  for (const char* want : {"meta", "consents", "agreements", "seen", "policies",
+                           "quarantine_index", "quarantined", "outputs", "runs"}) {
     EXPECT_TRUE(tables.count(want)) << "missing table " << want;
   }
+  // The ledger's entries live in files under <state>/ledger/, not in the database.
+  EXPECT_FALSE(tables.count("ledger"));
 }
 
 TEST_F(StoreTest, ReopenKeepsDataAndSchema) {
