@@ -86,7 +86,8 @@ TEST_F(ReferenceMatrixTest, ConditionsNameRulesAgreementsAndConsent) {
   const size_t ehr = 3, milestone = 2, account = 0;
   ASSERT_EQ(catalog_->event_types[ehr].id, "ehr.therapy.started");
   ASSERT_EQ(catalog_->event_types[milestone].id, "patient.support.milestone");
-  const Route& lake = matrix_.routes[ehr][static_cast<size_t>(catalog_->FindSink("analytics_lake"))];
+  const Route& lake =
+      matrix_.routes[ehr][static_cast<size_t>(catalog_->FindSink("analytics_lake"))];
   EXPECT_THAT(AgreementText(matrix_, lake), HasSubstr("required"));
   EXPECT_THAT(ConsentText(matrix_, ehr, lake),
               HasSubstr("patient's consent to 'aggregate_analytics', jurisdiction US-*"));
