@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "common/strings.h"
 #include "json/json.h"
@@ -400,10 +398,14 @@ std::vector<Finding> CheckCatalog(const Catalog& catalog, const Options& options
   return out;
 }
 
-Report LintString(std::string_view yaml, const std::string& path, const Options& options) {
+namespace {
+
+// The report for what the loader made of the file: its errors, or the checks on the catalog.
+Report ReportFor(const std::string& path,
+                 absl::StatusOr<std::unique_ptr<catalog::Catalog>> loaded,
+                 const Options& options) {
   Report report;
   report.file = path;
-  auto loaded = catalog::LoadString(yaml, path, options.validate_output);
   if (loaded.ok()) {
     report.loaded = true;
     report.policy_version = (*loaded)->policy_version;
@@ -425,12 +427,16 @@ Report LintString(std::string_view yaml, const std::string& path, const Options&
   return report;
 }
 
+}  // namespace
+
+Report LintString(std::string_view yaml, const std::string& path, const Options& options) {
+  return ReportFor(path, catalog::LoadString(yaml, path, options.validate_output), options);
+}
+
 absl::StatusOr<Report> LintFile(const std::string& path, const Options& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(common::StrCat(path, ": cannot open the catalog file"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return LintString(ss.str(), path, options);
+  auto loaded = catalog::LoadFile(path, options.validate_output);
+  if (absl::IsNotFound(loaded.status())) return loaded.status();  // The file cannot be read.
+  return ReportFor(path, std::move(loaded), options);
 }
 
 }  // namespace loopgate::lint

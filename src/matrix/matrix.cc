@@ -259,7 +259,9 @@ Table EventTypesTable(const Matrix& m) {
       if (r.Reachable()) sinks.push_back(c.sinks[r.sink].id);
     }
     t.rows.push_back({type.id,
-                      common::StrCat(type.subject_type, " (", type.fields[type.subject_field].name,
+                      common::StrCat(type.subject_type, " (",
+                                     type.fields.empty() ? std::string()
+                                                         : type.fields[type.subject_field].name,
                                      ")"),
                       ListOrNone(purposes), ListOrNone(sinks),
                       type.requires_agreement ? "yes" : "no", common::StrJoin(type.sources, ", "),
