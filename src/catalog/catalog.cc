@@ -143,6 +143,12 @@ bool IsSinkId(std::string_view id) {
   });
 }
 
+SourcePos PosOf(const YAML::Node& node) {
+  if (!node.IsDefined() || node.Mark().is_null()) return {};
+  const YAML::Mark m = node.Mark();
+  return {static_cast<uint32_t>(m.line + 1), static_cast<uint32_t>(m.column + 1)};
+}
+
 // Walks the YAML tree, collecting every problem with its position.
 class Loader {
  public:
@@ -293,10 +299,11 @@ class Loader {
 
  private:
   void LoadPurposes(const YAML::Node& node, Catalog* c) {
-    ForEachEntry(node, "purposes", [&](const std::string& id, const YAML::Node&,
+    ForEachEntry(node, "purposes", [&](const std::string& id, const YAML::Node& k,
                                        const YAML::Node& v) {
       Purpose p;
       p.id = id;
+      p.pos = PosOf(k);
       if (!v.IsNull() && !v.IsMap()) {
         Error(v, common::StrCat("purpose '", id, "' takes a mapping such as {promotional: true}"));
       } else if (!v.IsNull()) {
@@ -313,6 +320,7 @@ class Loader {
                                       const YAML::Node& v) {
       DataClass dc;
       dc.id = id;
+      dc.pos = PosOf(k);
       if (!v.IsMap()) {
         Error(k, common::StrCat("class '", id, "' needs a level (non_phi, pseudonymous or phi)"));
         return;
@@ -351,6 +359,7 @@ class Loader {
                  "jurisdictions", "token_domain", "actions", "output", "description"});
       Sink s;
       s.id = id;
+      s.pos = PosOf(k);
       if (auto p = Str(v["purpose"], what + ": purpose", true)) {
         const int idx = c->FindPurpose(*p);
         if (idx < 0) {
@@ -381,6 +390,7 @@ class Loader {
       s.channel = Str(v["channel"], what + ": channel", false);
       s.jurisdictions = StrList(v["jurisdictions"], what + ": jurisdictions");
       s.token_domain = Str(v["token_domain"], what + ": token_domain", false);
+      if (s.token_domain) s.token_domain_pos = PosOf(v["token_domain"]);
       s.description = Str(v["description"], "description", false).value_or("");
       s.actions.assign(c->classes.size(), std::nullopt);
       if (v["actions"].IsDefined() && !v["actions"].IsNull()) {
@@ -445,6 +455,7 @@ class Loader {
                           "retention_days", "fields", "description"});
       EventType t;
       t.id = id;
+      t.pos = PosOf(k);
       t.sources = StrList(v["sources"], what + ": sources");
       if (t.sources.empty()) Error(k, common::StrCat(what, " needs at least one source"));
       for (const auto& p : StrList(v["purposes"], what + ": purposes")) {
@@ -512,6 +523,7 @@ class Loader {
     CheckKeys(v, fwhat, {"type", "class", "required", "values", "description"});
     Field f;
     f.name = name;
+    f.pos = PosOf(k);
     if (auto type = Str(v["type"], fwhat + ": type", true)) {
       if (auto ft = ParseFieldType(*type)) {
         f.type = *ft;
@@ -555,6 +567,7 @@ class Loader {
       CheckKeys(v, "a rule", {"id", "description", "event_types", "sinks", "sources",
                               "subject_types", "fields"});
       Rule r;
+      r.pos = PosOf(v);
       r.id = Str(v["id"], "rule id", true).value_or("");
       if (!r.id.empty() && !ids.insert(r.id).second) {
         Error(v["id"], common::StrCat("rule id '", r.id, "' is used twice"));

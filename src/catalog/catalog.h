@@ -51,20 +51,31 @@ enum class Granularity : uint8_t {
   kAggregate,   // Feeds aggregates only; may receive data under aggregate-only agreements.
 };
 
+// Where something is written in the catalog file, 1-based; 0 when unknown (a catalog built in
+// code). For reports such as `loopgate lint`; routing never looks at it, nor does the policy
+// version.
+struct SourcePos {
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
 struct Purpose {
   std::string id;
+  SourcePos pos;  // Its key under purposes.
   bool promotional = false;
   std::string description;
 };
 
 struct DataClass {
   std::string id;
+  SourcePos pos;  // Its key under classes.
   Level level = Level::kPhi;
   std::string description;
 };
 
 struct Field {
   std::string name;
+  SourcePos pos;  // Its key under the event type's fields.
   FieldType type = FieldType::kString;
   std::vector<std::string> enum_values;  // Only for kEnum.
   uint32_t class_index = 0;              // Into Catalog::classes.
@@ -93,6 +104,7 @@ struct CompiledRule {
 
 struct EventType {
   std::string id;
+  SourcePos pos;  // Its key under event_types.
   std::vector<std::string> sources;
   std::string subject_type;
   uint32_t subject_field = 0;               // Into fields.
@@ -119,6 +131,8 @@ struct SinkOutput {
 
 struct Sink {
   std::string id;
+  SourcePos pos;               // Its key under sinks.
+  SourcePos token_domain_pos;  // The token_domain value, if any.
   uint32_t purpose = 0;  // Into Catalog::purposes.
   Granularity granularity = Granularity::kIndividual;
   Level max_level = Level::kNonPhi;
@@ -135,6 +149,7 @@ struct Sink {
 
 struct Rule {
   std::string id;
+  SourcePos pos;  // The rule's mapping in the rules list.
   std::vector<std::string> event_types;    // Globs; empty: any.
   std::vector<std::string> sinks;          // Empty: any.
   std::vector<std::string> sources;        // Empty: any.

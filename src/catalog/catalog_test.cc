@@ -315,6 +315,36 @@ TEST(CatalogCompileTest, BaseCatalogLoads) {
   EXPECT_EQ(CandidateSinkIds(**c, "t.one"), (std::vector<std::string>{"s1", "s2"}));
 }
 
+// "test.yaml:LINE:COLUMN" of a position the loader recorded.
+std::string Where(const SourcePos& pos) {
+  return "test.yaml:" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+}
+
+TEST(CatalogCompileTest, RecordsWhereEachThingIsWritten) {
+  auto c = LoadString(std::string(kBase), "test.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const Catalog& cat = **c;
+  EXPECT_EQ(Where(cat.purposes[cat.FindPurpose("p2")].pos), At(kBase, "p2: {promotional"));
+  EXPECT_EQ(Where(cat.classes[cat.FindClass("c_high")].pos), At(kBase, "c_high: {level"));
+  const EventType* t = cat.FindEventType("t.one");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(Where(t->pos), At(kBase, "t.one:"));
+  EXPECT_EQ(Where(t->fields[static_cast<size_t>(t->FindField("kind"))].pos),
+            At(kBase, "kind: {"));
+  const Sink& s2 = cat.sinks[cat.FindSink("s2")];
+  EXPECT_EQ(Where(s2.pos), At(kBase, "s2:"));
+  EXPECT_EQ(Where(s2.token_domain_pos), At(kBase, "d\n"));
+  EXPECT_EQ(cat.sinks[cat.FindSink("s1")].token_domain_pos.line, 0u);
+  ASSERT_EQ(cat.rules.size(), 2u);
+  EXPECT_EQ(Where(cat.rules[0].pos), At(kBase, "id: r1"));
+  EXPECT_EQ(Where(cat.rules[1].pos), At(kBase, "id: r2"));
+}
+
+TEST(CatalogCompileTest, PositionsDoNotChangeThePolicyVersion) {
+  EXPECT_EQ(PolicyVersion(std::string(kBase)),
+            PolicyVersion("\n\n# moved down\n" + std::string(kBase)));
+}
+
 TEST(CatalogCompileTest, RulesKeepDeclaredOrderAndTypedValues) {
   auto c = LoadString(std::string(kBase), "test.yaml");
   ASSERT_TRUE(c.ok()) << c.status();

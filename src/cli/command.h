@@ -60,5 +60,7 @@ void AddRunCommand(Commands& commands);       // run_command.cc
 void AddLedgerCommands(Commands& commands);   // ledger_command.cc: ledger verify|export
 void AddExplainCommand(Commands& commands);   // explain_command.cc
 void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent|agreement import
+void AddLintCommand(Commands& commands);      // lint_command.cc
+void AddMatrixCommand(Commands& commands);    // matrix_command.cc
 
 }  // namespace loopgate::cli

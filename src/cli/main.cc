@@ -27,6 +27,8 @@ int Main(int argc, char** argv) {
   AddLedgerCommands(commands);
   AddExplainCommand(commands);
   AddRegistryCommands(commands);
+  AddLintCommand(commands);
+  AddMatrixCommand(commands);
 
   try {
     app.parse(argc, argv);

@@ -71,6 +71,29 @@ bool NotExpired(const ConsentRecord& r, common::Instant event_time, common::Inst
 
 }  // namespace
 
+Requirements RequirementsFor(const catalog::Catalog& catalog, const catalog::EventType& type,
+                             size_t candidate) {
+  const catalog::Sink& sink = catalog.sinks[type.candidate_sinks[candidate]];
+  Requirements r;
+  for (const catalog::CompiledRule& rule : type.candidate_rules[candidate]) {
+    r.rules.push_back(rule.rule_index);
+    // As RuleMatches: a source condition covering every source the type accepts, and no field
+    // condition, hold for every event of the type.
+    const bool every_source =
+        std::all_of(type.sources.begin(), type.sources.end(), [&](const std::string& s) {
+          return rule.sources.empty() ||
+                 std::find(rule.sources.begin(), rule.sources.end(), s) != rule.sources.end();
+        });
+    if (r.denied_by_rule < 0 && rule.fields.empty() && every_source) {
+      r.denied_by_rule = static_cast<int>(rule.rule_index);
+    }
+  }
+  r.agreement_required = type.requires_agreement;
+  r.individual = sink.granularity == catalog::Granularity::kIndividual;
+  r.consent_required = sink.RequiresConsentFor(type.subject_type);
+  return r;
+}
+
 bool Engine::RuleMatches(const catalog::CompiledRule& rule, const event::Event& event) const {
   if (!rule.sources.empty() &&
       std::find(rule.sources.begin(), rule.sources.end(), event.source) == rule.sources.end()) {

@@ -41,6 +41,30 @@ struct Decision {
   std::string ReasonText(const catalog::Catalog& catalog) const;
 };
 
+// What a candidate sink asks of events of one type, known from the catalog alone: the checks
+// Decide runs, in its order, with everything that does not depend on the event settled.
+// `loopgate matrix` and `loopgate lint` report it; Decide reads the same catalog fields.
+struct Requirements {
+  // Deny rules that may match (Catalog::rules indices), in the order they are checked.
+  std::vector<uint32_t> rules;
+  // A rule that matches every event of the type (no field condition, and every source the type
+  // accepts is among its sources): the sink is never reached. Into Catalog::rules, or -1.
+  int denied_by_rule = -1;
+  // Agreements (routing.md 3.3). When the event's source has agreements in force, one of them
+  // must allow the sink's purpose, and at individual level if `individual` (the sink's
+  // granularity). When it has none, the sink is denied only if `agreement_required` (the type's
+  // requires_agreement).
+  bool agreement_required = false;
+  bool individual = true;
+  // Consent (routing.md 3.4): the subject must have consented to the sink's purpose, under the
+  // sink's channel and jurisdictions, when the sink requires consent for the type's subject type.
+  bool consent_required = false;
+};
+
+// Requirements of candidate `candidate` (an index into type.candidate_sinks).
+Requirements RequirementsFor(const catalog::Catalog& catalog, const catalog::EventType& type,
+                             size_t candidate);
+
 // Decides candidate sinks for events of one catalog, with registries viewed as of `as_of`.
 // Not thread-safe (the consent view caches).
 class Engine {

@@ -763,6 +763,63 @@ TEST_F(PolicyTest, AccountSubjectEventsNeedNoConsent) {
   }
 }
 
+// ---- Requirements: the same checks, from the catalog alone ----
+
+TEST_F(PolicyTest, RequirementsAgreeWithDecisions) {
+  const catalog::EventType& type = *catalog_->FindEventType("patient.milestone");
+  for (size_t c = 0; c < type.candidate_sinks.size(); ++c) {
+    const std::string sink = catalog_->sinks[type.candidate_sinks[c]].id;
+    SCOPED_TRACE(sink);
+    const Requirements req = RequirementsFor(*catalog_, type, c);
+    EXPECT_EQ(req.rules.size(), type.candidate_rules[c].size());
+    EXPECT_EQ(req.denied_by_rule, -1);  // Every rule here has a field condition.
+    EXPECT_FALSE(req.agreement_required);
+    // No consent recorded for pt-none: denied no_consent exactly when consent is required.
+    EXPECT_EQ(Reason(PatientEvent("pt-none"), sink), req.consent_required ? "no_consent" : "allow");
+  }
+  const catalog::EventType& ehr = *catalog_->FindEventType("ehr.therapy");
+  const Requirements lake = RequirementsFor(*catalog_, ehr, 0);
+  EXPECT_TRUE(lake.agreement_required);
+  EXPECT_FALSE(lake.individual);  // lake is aggregate.
+  EXPECT_TRUE(RequirementsFor(*catalog_, ehr, 1).individual);
+  EXPECT_EQ(Reason(EhrEvent("ehr_c"), "lake"), "no_agreement");  // ehr_c has no agreement.
+  const catalog::EventType& account = *catalog_->FindEventType("account.training");
+  EXPECT_FALSE(RequirementsFor(*catalog_, account, 0).consent_required);
+}
+
+TEST(RequirementsTest, ARuleWithoutFieldConditionsCoveringEverySourceAlwaysDenies) {
+  auto c = catalog::LoadString(R"(format: loopgate.catalog/v1
+purposes: {p: {}}
+classes: {c: {level: non_phi}}
+event_types:
+  t:
+    sources: [a, b]
+    subject: {type: person, field: id}
+    purposes: [p]
+    fields: {id: {type: string, class: c}, f: {type: string, class: c}}
+sinks:
+  s1: {purpose: p, max_level: phi}
+  s2: {purpose: p, max_level: phi}
+  s3: {purpose: p, max_level: phi}
+rules:
+  - {id: only-a, sinks: [s1], sources: [a]}
+  - {id: with-field, sinks: [s1, s2], fields: {f: x}}
+  - {id: both, sinks: [s2], sources: [a, b]}
+  - {id: all, sinks: [s1, s3]}
+)", "req.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const catalog::Catalog& cat = **c;
+  const catalog::EventType& t = cat.event_types[0];
+  auto rule_id = [&](const Requirements& r) {
+    return r.denied_by_rule < 0 ? std::string("-") : cat.rules[r.denied_by_rule].id;
+  };
+  const Requirements s1 = RequirementsFor(cat, t, 0);
+  EXPECT_EQ(rule_id(s1), "all");  // only-a leaves source b through; with-field needs f.
+  EXPECT_EQ(s1.rules.size(), 3u);
+  EXPECT_EQ(rule_id(RequirementsFor(cat, t, 1)), "both");
+  EXPECT_EQ(rule_id(RequirementsFor(cat, t, 2)), "all");
+}
+
 TEST_F(PolicyTest, ReasonNamesMatchRoutingMd) {
   EXPECT_EQ(DenyReasonName(DenyReason::kNotInAllowedRecipients), "not_in_allowed_recipients");
   EXPECT_EQ(DenyReasonName(DenyReason::kNoAgreement), "no_agreement");

@@ -110,6 +110,98 @@ std::string Mask(std::string_view text) {
   return out;
 }
 
+ClassAction ActionFor(const catalog::Catalog& catalog, const catalog::Sink& sink,
+                      uint32_t class_index) {
+  const auto& configured = sink.actions[class_index];
+  if (configured) return {*configured, true};
+  return {catalog.classes[class_index].level <= sink.max_level ? Action::kKeep : Action::kDrop,
+          false};
+}
+
+Level LevelAfter(Action action, Level class_level) {
+  return action == Action::kTokenize || action == Action::kGeneralize ? Level::kPseudonymous
+                                                                      : class_level;
+}
+
+std::string_view FormName(Form form) {
+  switch (form) {
+    case Form::kKept: return "kept";
+    case Form::kToken: return "token";
+    case Form::kYear: return "year";
+    case Form::kZip3: return "zip3";
+    case Form::kMasked: return "masked";
+    case Form::kDropped: return "dropped";
+  }
+  return "dropped";
+}
+
+std::string_view DropCauseName(DropCause cause) {
+  switch (cause) {
+    case DropCause::kNone: return "";
+    case DropCause::kAction: return "drop";
+    case DropCause::kLevel: return "drop:level";
+    case DropCause::kNotGeneralizable: return "drop:not_generalizable";
+  }
+  return "";
+}
+
+FieldPlan PlanField(const catalog::Catalog& catalog, const catalog::Sink& sink,
+                    const catalog::Field& field) {
+  FieldPlan plan;
+  plan.action = ActionFor(catalog, sink, field.class_index);
+  const Level class_level = catalog.classes[field.class_index].level;
+  auto drop = [&](DropCause cause) {
+    plan.form = Form::kDropped;
+    plan.drop = cause;
+    plan.by_value = false;
+    return plan;
+  };
+  switch (plan.action.action) {
+    case Action::kKeep: plan.form = Form::kKept; break;
+    case Action::kDrop:
+      return drop(plan.action.configured ? DropCause::kAction : DropCause::kLevel);
+    case Action::kTokenize: plan.form = Form::kToken; break;
+    case Action::kMask: plan.form = Form::kMasked; break;
+    case Action::kGeneralize:
+      // Apply generalizes only strings (Generalize); intake has already checked that date and
+      // datetime values are dates, so those always become a year.
+      switch (field.type) {
+        case catalog::FieldType::kDate:
+        case catalog::FieldType::kDatetime:
+          plan.form = Form::kYear;
+          break;
+        case catalog::FieldType::kString:
+          plan.form = Form::kZip3;
+          plan.by_value = true;
+          break;
+        case catalog::FieldType::kEnum: {
+          // The values are known: try each.
+          bool zip = false, year = false, other = false;
+          for (const auto& v : field.enum_values) {
+            std::string out;
+            if (!Generalize(v, &out)) {
+              other = true;
+            } else if (out.size() == 3) {
+              zip = true;
+            } else {
+              year = true;
+            }
+          }
+          if (!zip && !year) return drop(DropCause::kNotGeneralizable);
+          plan.form = zip ? Form::kZip3 : Form::kYear;
+          plan.by_value = other || (zip && year);
+          break;
+        }
+        default:
+          return drop(DropCause::kNotGeneralizable);
+      }
+      break;
+  }
+  plan.level = LevelAfter(plan.action.action, class_level);
+  if (plan.level > sink.max_level) return drop(DropCause::kLevel);
+  return plan;
+}
+
 absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Create(const catalog::Catalog& catalog,
                                                                  const KeyStore& keys) {
   std::unique_ptr<Transformer> t(new Transformer(catalog));
@@ -143,11 +235,8 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
   for (const event::FieldValue* f : order_) {
     const catalog::Field& def = type.fields[f->field_index];
     const Level class_level = catalog_.classes[def.class_index].level;
-    const auto& configured = sink.actions[def.class_index];
-    // No action: kept when the class level fits the sink, dropped otherwise.
-    const Action action = configured ? *configured
-                                     : (class_level <= sink.max_level ? Action::kKeep
-                                                                      : Action::kDrop);
+    // The same steps as PlanField, here with the value at hand.
+    const auto [action, configured] = ActionFor(catalog_, sink, def.class_index);
     Level level = class_level;
     std::string value;  // JSON text of the output value.
     auto text_of = [&]() -> std::string_view {
@@ -168,7 +257,7 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
       case Action::kTokenize: {
         const KeyStore::Key* key = sink_keys_[sink_index];
         json::AppendString(Token(*key->hmac, text_of()), &value);
-        level = Level::kPseudonymous;
+        level = LevelAfter(action, class_level);
         note = common::StrCat("tokenize:", key->key_id);
         break;
       }
@@ -177,7 +266,7 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
         std::string_view s;
         if (f->value.get_string().get(s) == simdjson::SUCCESS && Generalize(s, &general)) {
           json::AppendString(general, &value);
-          level = Level::kPseudonymous;
+          level = LevelAfter(action, class_level);
           note = "generalize";
         } else {
           note = "drop:not_generalizable";

@@ -47,6 +47,54 @@ bool Generalize(std::string_view text, std::string* out);
 // Replaces all but the last four code points with '*'.
 std::string Mask(std::string_view text);
 
+// The action a sink takes on fields of a class: the one its `actions` configure, or, when none is
+// configured, keep if the class's level is at most the sink's max_level and drop otherwise.
+struct ClassAction {
+  catalog::Action action = catalog::Action::kDrop;
+  bool configured = false;  // False: chosen by level.
+};
+ClassAction ActionFor(const catalog::Catalog& catalog, const catalog::Sink& sink,
+                      uint32_t class_index);
+
+// A value's level after `action`: pseudonymous after tokenize or generalize, otherwise the
+// class's level. A value above the sink's max_level is then dropped (the cap).
+catalog::Level LevelAfter(catalog::Action action, catalog::Level class_level);
+
+// The form in which a sink receives a field.
+enum class Form : uint8_t {
+  kKept,     // The value as sent (in RFC 8785 form).
+  kToken,    // "tok_" + 32 hex digits under the sink's token domain.
+  kYear,     // A date or date-time cut to its year.
+  kZip3,     // A US ZIP cut to its first three digits ("000" for Safe Harbor's restricted ones).
+  kMasked,   // All but the last four characters replaced by '*'.
+  kDropped,  // Not delivered.
+};
+std::string_view FormName(Form form);  // kept, token, year, zip3, masked, dropped
+
+// Why a field is dropped; the names are the ledger notes Apply writes (docs/ledger-format.md).
+enum class DropCause : uint8_t {
+  kNone,              // Not dropped.
+  kAction,            // The sink's actions say drop ("drop").
+  kLevel,             // Above the sink's max_level, by default or after the action ("drop:level").
+  kNotGeneralizable,  // generalize of a value that is neither a date nor a US ZIP.
+};
+std::string_view DropCauseName(DropCause cause);  // "", drop, drop:level, drop:not_generalizable
+
+// What a sink delivers for a field, from the catalog alone: the steps Apply takes, with the
+// value left open. Only generalize depends on the value, and only for string and enum fields.
+struct FieldPlan {
+  ClassAction action;
+  Form form = Form::kDropped;
+  DropCause drop = DropCause::kNone;  // With kDropped.
+  catalog::Level level = catalog::Level::kPhi;  // The delivered value's level, unless dropped.
+  // generalize of a string or enum field: `form` is what a US ZIP becomes (or a date, for an
+  // enum with no ZIP among its values); a date-shaped value becomes its year and any other value
+  // is dropped (drop:not_generalizable).
+  bool by_value = false;
+};
+FieldPlan PlanField(const catalog::Catalog& catalog, const catalog::Sink& sink,
+                    const catalog::Field& field);
+
 // Prepares each sink's per-class plan once, then transforms events for it. Not thread-safe.
 class Transformer {
  public:

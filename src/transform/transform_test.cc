@@ -524,6 +524,140 @@ TEST_F(TransformerCustomTest, ValuesAreWrittenCanonically) {
             "\"score\":10}");
 }
 
+// ---------------------------------------------------------------------------------------------
+// PlanField: what a sink delivers, from the catalog alone, as Apply does it.
+
+class PlanFieldTest : public TransformerCustomTest {
+ protected:
+  FieldPlan Plan(std::string_view sink, std::string_view field) {
+    const catalog::EventType* t = catalog_->FindEventType("t.x");
+    const int fi = t->FindField(field);
+    EXPECT_GE(fi, 0) << field;
+    return PlanField(*catalog_, catalog_->sinks[catalog_->FindSink(sink)],
+                     t->fields[static_cast<size_t>(fi)]);
+  }
+
+  // Applies every sink to event_ and checks that each field present comes out as PlanField
+  // says: the same form, the same ledger note.
+  void ExpectApplyFollowsThePlan() {
+    for (const auto& sink : catalog_->sinks) {
+      SCOPED_TRACE("sink " + sink.id);
+      const std::string data = Apply(sink.id);
+      simdjson::dom::parser parser;
+      simdjson::dom::object out;
+      ASSERT_EQ(parser.parse(data).get(out), simdjson::SUCCESS) << data;
+      for (const auto& f : event_.fields) {
+        const std::string name(f.name);
+        SCOPED_TRACE("field " + name);
+        const FieldPlan plan = PlanField(*catalog_, sink, event_.type_def->fields[f.field_index]);
+        std::string note;
+        for (const auto& a : applied_) {
+          if (a.rfind(name + "=", 0) == 0) note = a.substr(name.size() + 1);
+        }
+        std::string_view value;
+        const bool present = out[name].get_string().get(value) == simdjson::SUCCESS ||
+                             out[name].error() == simdjson::SUCCESS;
+        if (plan.form == Form::kDropped) {
+          EXPECT_FALSE(present);
+          EXPECT_EQ(note, DropCauseName(plan.drop));
+          continue;
+        }
+        if (plan.by_value && !present) {
+          EXPECT_EQ(note, "drop:not_generalizable");
+          continue;
+        }
+        ASSERT_TRUE(present) << data;
+        switch (plan.form) {
+          case Form::kKept:
+            EXPECT_EQ(note, "");
+            break;
+          case Form::kToken:
+            EXPECT_EQ(value.rfind("tok_", 0), 0u) << value;
+            EXPECT_EQ(note.rfind("tokenize:", 0), 0u) << note;
+            break;
+          case Form::kYear:
+          case Form::kZip3:
+            EXPECT_EQ(note, "generalize");
+            if (!plan.by_value) {
+              EXPECT_EQ(value.size(), plan.form == Form::kYear ? 4u : 3u) << value;
+            }
+            break;
+          case Form::kMasked:
+            EXPECT_EQ(note, "mask");
+            break;
+          case Form::kDropped:
+            break;
+        }
+      }
+    }
+  }
+};
+
+TEST_F(PlanFieldTest, FormsAndCauses) {
+  EXPECT_EQ(Plan("full", "memo").form, Form::kKept);
+  EXPECT_FALSE(Plan("full", "memo").action.configured);
+  EXPECT_EQ(Plan("mid", "pid").form, Form::kToken);
+  EXPECT_EQ(Plan("mid", "pid").level, catalog::Level::kPseudonymous);
+  EXPECT_EQ(Plan("mid", "dob").form, Form::kYear);
+  EXPECT_EQ(Plan("mid", "seen_at").form, Form::kYear);
+  EXPECT_FALSE(Plan("mid", "dob").by_value);
+  EXPECT_EQ(Plan("mid", "zip").form, Form::kZip3);
+  EXPECT_TRUE(Plan("mid", "zip").by_value);  // A string: a ZIP, a date or neither.
+  EXPECT_EQ(Plan("mid", "code").form, Form::kMasked);
+  // Masked phi stays phi: the cap drops it on a pseudonymous sink.
+  EXPECT_EQ(Plan("mid", "memo").form, Form::kDropped);
+  EXPECT_EQ(Plan("mid", "memo").drop, DropCause::kLevel);
+  EXPECT_EQ(Plan("keeper", "zeta").drop, DropCause::kAction);
+  EXPECT_EQ(Plan("keeper", "pid").drop, DropCause::kLevel);  // keep, then the cap.
+  EXPECT_EQ(Plan("low", "alpha").drop, DropCause::kLevel);   // By default.
+  EXPECT_FALSE(Plan("low", "alpha").action.configured);
+  EXPECT_EQ(Plan("tight", "pid").drop, DropCause::kLevel);   // A token is above non_phi.
+  EXPECT_EQ(Plan("generalizer", "score").drop, DropCause::kNotGeneralizable);
+  EXPECT_EQ(Plan("generalizer", "flag").drop, DropCause::kNotGeneralizable);
+  EXPECT_EQ(FormName(Form::kZip3), "zip3");
+  EXPECT_EQ(DropCauseName(DropCause::kLevel), "drop:level");
+}
+
+TEST_F(PlanFieldTest, ApplyFollowsThePlanForEverySinkAndField) {
+  ASSERT_NO_FATAL_FAILURE(Intake(Line(
+      R"("pid": "p-123456", "zeta": "z", "Upper": "U", "alpha": "a", "dob": "1984-07-12", )"
+      R"("seen_at": "2026-04-08T12:00:00+02:00", "zip": "02139", "memo": "called home", )"
+      R"("score": 95, "ratio": 1.5, "flag": true, "code": "RX-778")")));
+  ASSERT_NO_FATAL_FAILURE(ExpectApplyFollowsThePlan());
+  // A string that generalize cannot cut: the by-value case.
+  ASSERT_NO_FATAL_FAILURE(Intake(Line(R"("pid": "someone", "zip": "n/a")")));
+  ASSERT_NO_FATAL_FAILURE(ExpectApplyFollowsThePlan());
+}
+
+TEST_F(PlanFieldTest, EnumGeneralizeIsDecidedFromItsValues) {
+  auto c = catalog::LoadString(R"(format: loopgate.catalog/v1
+purposes: {p: {}}
+classes: {c: {level: phi}}
+event_types:
+  t:
+    sources: [s]
+    subject: {type: person, field: a}
+    purposes: [p]
+    fields:
+      a: {type: enum, values: ["02139", "90210"], class: c}
+      b: {type: enum, values: [red, blue], class: c}
+      d: {type: enum, values: ["2026-01-01", other], class: c}
+sinks:
+  k: {purpose: p, max_level: pseudonymous, actions: {c: generalize}}
+)", "enum.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const catalog::EventType& t = (*c)->event_types[0];
+  const catalog::Sink& k = (*c)->sinks[0];
+  const FieldPlan zips = PlanField(**c, k, t.fields[static_cast<size_t>(t.FindField("a"))]);
+  EXPECT_EQ(zips.form, Form::kZip3);
+  EXPECT_FALSE(zips.by_value);
+  const FieldPlan colours = PlanField(**c, k, t.fields[static_cast<size_t>(t.FindField("b"))]);
+  EXPECT_EQ(colours.drop, DropCause::kNotGeneralizable);
+  const FieldPlan mixed = PlanField(**c, k, t.fields[static_cast<size_t>(t.FindField("d"))]);
+  EXPECT_EQ(mixed.form, Form::kYear);
+  EXPECT_TRUE(mixed.by_value);
+}
+
 TEST(TransformerCreateTest, FailsWhenATokenizingSinkHasNoKey) {
   auto c = catalog::LoadFile(std::string(LOOPGATE_SOURCE_DIR) + "/examples/reference/catalog.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
