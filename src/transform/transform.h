@@ -47,6 +47,11 @@ bool Generalize(std::string_view text, std::string* out);
 // Replaces all but the last four code points with '*'.
 std::string Mask(std::string_view text);
 
+// The line a sink receives (formats.md "Sink delivery"): {"id","type","source","time","data"}
+// with `data` the transformed payload that Transformer::Apply wrote, replacing `out`. The
+// ledger's `delivered` digest is the SHA-256 of this line.
+void DeliveryLine(const event::Event& event, std::string_view data, std::string* out);
+
 // Prepares each sink's per-class plan once, then transforms events for it. Not thread-safe.
 class Transformer {
  public:
