@@ -13,7 +13,9 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "common/time.h"
 #include "consent/consent.h"
+#include "store/store.h"
 
 namespace loopgate::cli {
 
@@ -26,9 +28,21 @@ int Fail(const absl::Status& s, int code = kFailure);
 // Fail with kUsage: for configuration and usage errors.
 int FailConfig(const absl::Status& s);
 
+// Resolves an --as-of value: RFC 3339 text as given, or, when empty, now in whole seconds (UTC).
+// Errors: InvalidArgument naming the flag, for FailConfig.
+absl::Status ResolveAsOf(const std::string& flag, common::Instant* as_of, std::string* as_of_text);
+
 // Prints an import's counts and its rejected records (file:line: reason) to stderr.
 void PrintImportReport(consent::RegistryKind kind, const std::string& path,
                        const consent::ImportReport& r);
+
+// Imports the --consents and --agreements files of `run` or `policy diff` (an empty path is
+// skipped) into `db`, printing each import's report. Returns kOk to go on, or the exit status to
+// stop with: kFailure on an I/O or store error, or when records were rejected and `strict` is
+// set ("<what> did not start"). Without `strict`, rejected records are a warning. `persistent`:
+// `db` is a state directory's store (the good records stay imported), not a scratch one.
+int ImportRegistries(store::Database& db, const std::string& consents,
+                     const std::string& agreements, bool strict, const char* what, bool persistent);
 
 // What a command does once its options are parsed; returns the exit status.
 using Action = std::function<int()>;
@@ -59,8 +73,10 @@ class Commands {
 void AddRunCommand(Commands& commands);       // run_command.cc
 void AddLedgerCommands(Commands& commands);   // ledger_command.cc: ledger verify|export
 void AddExplainCommand(Commands& commands);   // explain_command.cc
-void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent|agreement import
 void AddLintCommand(Commands& commands);      // lint_command.cc
 void AddMatrixCommand(Commands& commands);    // matrix_command.cc
+void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent import|show,
+                                               // agreement import
+void AddPolicyCommands(Commands& commands);    // policy_command.cc: policy diff
 
 }  // namespace loopgate::cli

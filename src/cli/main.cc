@@ -1,10 +1,12 @@
 // loopgate: the command-line entry point. The commands are listed once, below; each lives in its
 // own file of this folder. Exit statuses are in command.h.
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "cli/command.h"
+#include "common/strings.h"
 
 namespace loopgate::cli {
 
@@ -14,6 +16,23 @@ int Fail(const absl::Status& s, int code) {
 }
 
 int FailConfig(const absl::Status& s) { return Fail(s, kUsage); }
+
+absl::Status ResolveAsOf(const std::string& flag, common::Instant* as_of, std::string* as_of_text) {
+  if (flag.empty()) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    *as_of = {std::chrono::duration_cast<std::chrono::seconds>(now).count(), 0};
+    *as_of_text = common::FormatRfc3339(*as_of);
+    return absl::OkStatus();
+  }
+  auto t = common::ParseRfc3339(flag);
+  if (!t) {
+    return absl::InvalidArgumentError(common::StrCat(
+        "--as-of '", flag, "' is not an RFC 3339 date-time such as 2026-06-30T00:00:00Z"));
+  }
+  *as_of = *t;
+  *as_of_text = flag;
+  return absl::OkStatus();
+}
 
 int Main(int argc, char** argv) {
   CLI::App app{"Loopgate: consent-aware routing of commercial and clinical events, with an "
@@ -29,6 +48,7 @@ int Main(int argc, char** argv) {
   AddRegistryCommands(commands);
   AddLintCommand(commands);
   AddMatrixCommand(commands);
+  AddPolicyCommands(commands);
 
   try {
     app.parse(argc, argv);

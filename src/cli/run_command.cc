@@ -39,18 +39,8 @@ struct RunArgs {
 
 int RunCommand(const RunArgs& a) {
   router::Options options;
-  if (a.as_of.empty()) {
-    const auto now = std::chrono::system_clock::now().time_since_epoch();
-    options.as_of = {std::chrono::duration_cast<std::chrono::seconds>(now).count(), 0};
-    options.as_of_text = common::FormatRfc3339(options.as_of);
-  } else {
-    auto t = common::ParseRfc3339(a.as_of);
-    if (!t) {
-      return FailConfig(absl::InvalidArgumentError(common::StrCat(
-          "--as-of '", a.as_of, "' is not an RFC 3339 date-time such as 2026-06-30T00:00:00Z")));
-    }
-    options.as_of = *t;
-    options.as_of_text = a.as_of;
+  if (auto s = ResolveAsOf(a.as_of, &options.as_of, &options.as_of_text); !s.ok()) {
+    return FailConfig(s);
   }
   // Everything that can be checked without the state is checked before the state is touched.
   auto catalog = catalog::LoadFile(a.config, &sink::ValidateOutput);
@@ -82,26 +72,10 @@ int RunCommand(const RunArgs& a) {
   if (!lock.ok()) return Fail(lock.status());
   auto db = store::Database::Open(a.state);
   if (!db.ok()) return Fail(db.status());
-  int64_t rejected = 0;
-  for (auto [kind, path] : {std::pair{consent::RegistryKind::kConsents, &a.consents},
-                            std::pair{consent::RegistryKind::kAgreements, &a.agreements}}) {
-    if (path->empty()) continue;
-    auto report = consent::Import(**db, kind, *path);
-    if (!report.ok()) return Fail(report.status());
-    PrintImportReport(kind, *path, *report);
-    rejected += report->rejected;
-  }
-  if (rejected > 0 && a.strict_registries) {
-    std::fprintf(stderr, "loopgate: %lld registry records were rejected (listed above); routing "
-                         "did not start (--strict-registries). The good records were imported.\n",
-                 static_cast<long long>(rejected));
-    return kFailure;
-  }
-  if (rejected > 0) {
-    std::fprintf(stderr, "warning: %lld registry records were rejected (listed above) and are not "
-                         "in force: a rejected revocation leaves the consent it revokes in force. "
-                         "Use --strict-registries to stop instead.\n",
-                 static_cast<long long>(rejected));
+  if (int code = ImportRegistries(**db, a.consents, a.agreements, a.strict_registries, "routing",
+                                  /*persistent=*/true);
+      code != kOk) {
+    return code;
   }
 
   options.events_path = a.events;

@@ -1,5 +1,7 @@
 #include "common/text.h"
 
+#include <algorithm>
+
 namespace loopgate::common {
 
 std::string HexEncode(std::string_view bytes) {
@@ -92,6 +94,27 @@ size_t CodePointCount(std::string_view s) {
     n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   }
   return n;
+}
+
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows,
+                        std::string_view indent) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], CodePointCount(row[c]));
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    out.append(indent);
+    for (size_t c = 0; c < row.size(); ++c) {
+      out.append(row[c]);
+      if (c + 1 < row.size()) out.append(widths[c] - CodePointCount(row[c]) + 2, ' ');
+    }
+    // Empty cells at the end of a row leave no trailing spaces.
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    out.push_back('\n');
+  }
+  return out;
 }
 
 }  // namespace loopgate::common

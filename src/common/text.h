@@ -1,10 +1,11 @@
 #pragma once
-// Small text helpers with no better home: hex, globs, and the check that decides whether an
-// input-controlled name may be echoed in an error message.
+// Small text helpers with no better home: hex, globs, the check that decides whether an
+// input-controlled name may be echoed in an error message, and aligned tables.
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace loopgate::common {
 
@@ -28,5 +29,11 @@ std::string QuoteName(std::string_view name);
 
 // Number of Unicode code points in valid UTF-8 `s` (continuation bytes are not counted).
 size_t CodePointCount(std::string_view s);
+
+// Rows as text columns for a terminal: each cell padded to its column's widest cell (counted in
+// code points), two spaces between columns, `indent` before each row, no trailing spaces, one
+// row per line. Rows may have fewer cells than others.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows,
+                        std::string_view indent = "");
 
 }  // namespace loopgate::common

@@ -162,5 +162,20 @@ TEST(CodePointCountTest, CountsCodePointsNotBytes) {
   EXPECT_EQ(CodePointCount("\0\0"s), 2u);
 }
 
+TEST(FormatTableTest, PadsEachColumnToItsWidestCellInCodePoints) {
+  const std::string text =
+      FormatTable({{"sink", "n", "note"}, {"crm", "12", "x"}, {"é", "3"}}, "  ");
+  EXPECT_EQ(text,
+            "  sink  n   note\n"
+            "  crm   12  x\n"
+            "  é     3\n");
+}
+
+TEST(FormatTableTest, EmptyLastCellsLeaveNoTrailingSpaces) {
+  EXPECT_EQ(FormatTable({{"a", "b", "note"}, {"aa", "", ""}}), "a   b  note\naa\n");
+}
+
+TEST(FormatTableTest, EmptyIsEmpty) { EXPECT_EQ(FormatTable({}), ""); }
+
 }  // namespace
 }  // namespace loopgate::common

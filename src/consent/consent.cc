@@ -5,9 +5,10 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
-#include "common/strings.h"
 #include "common/line_reader.h"
+#include "common/strings.h"
 #include "common/text.h"
 #include "crypto/crypto.h"
 #include "json/json.h"
@@ -282,6 +283,98 @@ absl::StatusOr<ImportReport> Import(store::Database& db, RegistryKind kind,
   }
   if (auto s = db.Commit(); !s.ok()) return s;
   return report;
+}
+
+absl::StatusOr<std::vector<ConsentVersion>> VersionsForSubject(store::Database& db,
+                                                               std::string_view subject_type,
+                                                               std::string_view subject_id) {
+  auto q = db.Prepare(
+      "SELECT consent_id, status, effective_s, effective_ns, expires_s, expires_ns, channel, "
+      "jurisdiction, recorded_s, recorded_ns, recorded_at, seq, subject_type, subject_id, "
+      "purpose, effective_from, expires_at, record FROM consents "
+      "WHERE consent_id IN (SELECT consent_id FROM consents "
+      "WHERE subject_type = ?1 AND subject_id = ?2) "
+      "ORDER BY consent_id, recorded_s, recorded_ns, seq");
+  if (!q.ok()) return q.status();
+  q->Bind(1, subject_type).Bind(2, subject_id);
+  std::vector<ConsentVersion> out;
+  while (true) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ConsentVersion v;
+    ConsentRecord& r = v.record;
+    r.consent_id = q->Text(0);
+    r.status = q->Text(1) == "granted" ? ConsentStatus::kGranted : ConsentStatus::kRevoked;
+    r.effective_from = {q->Int(2), static_cast<int32_t>(q->Int(3))};
+    if (!q->IsNull(4)) r.expires_at = common::Instant{q->Int(4), static_cast<int32_t>(q->Int(5))};
+    if (!q->IsNull(6)) r.channel = std::string(q->Text(6));
+    if (!q->IsNull(7)) r.jurisdiction = std::string(q->Text(7));
+    r.recorded_at = {q->Int(8), static_cast<int32_t>(q->Int(9))};
+    r.recorded_at_text = q->Text(10);
+    r.seq = q->Int(11);
+    v.subject_type = q->Text(12);
+    v.subject_id = q->Text(13);
+    v.purpose = q->Text(14);
+    v.effective_from_text = q->Text(15);
+    if (!q->IsNull(16)) v.expires_at_text = std::string(q->Text(16));
+    v.canonical = q->Text(17);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+absl::Status CopyRegistries(store::Database& from, store::Database& to) {
+  static constexpr std::string_view kConsentColumns =
+      "seq, digest, consent_id, subject_type, subject_id, purpose, status, effective_from, "
+      "effective_s, effective_ns, expires_at, expires_s, expires_ns, channel, jurisdiction, "
+      "recorded_at, recorded_s, recorded_ns, record";
+  static constexpr std::string_view kAgreementColumns =
+      "seq, digest, agreement_id, recorded_s, recorded_ns, record";
+  if (auto s = to.Begin(); !s.ok()) return s;
+  for (const auto& [table, columns, count] :
+       {std::tuple{std::string_view("consents"), kConsentColumns, 19},
+        std::tuple{std::string_view("agreements"), kAgreementColumns, 6}}) {
+    auto read = from.Prepare(common::StrCat("SELECT ", columns, " FROM ", table, " ORDER BY seq"));
+    std::string marks = "?";
+    for (int i = 1; i < count; ++i) marks += ",?";
+    auto write =
+        to.Prepare(common::StrCat("INSERT INTO ", table, " (", columns, ") VALUES (", marks, ")"));
+    absl::Status s = !read.ok() ? read.status() : write.status();
+    while (s.ok()) {
+      auto row = read->Step();
+      if (!row.ok()) {
+        s = row.status();
+        break;
+      }
+      if (!*row) break;
+      // Column types are kept as stored: integers, blobs, text and NULLs.
+      for (int c = 0; c < count; ++c) {
+        switch (read->Type(c)) {
+          case SQLITE_NULL:
+            write->BindNull(c + 1);
+            break;
+          case SQLITE_INTEGER:
+            write->Bind(c + 1, read->Int(c));
+            break;
+          case SQLITE_BLOB: {
+            const std::string_view b = read->Blob(c);
+            write->BindBlob(c + 1, b.data(), b.size());
+            break;
+          }
+          default:
+            write->Bind(c + 1, read->Text(c));
+            break;
+        }
+      }
+      s = write->Run();
+    }
+    if (!s.ok()) {
+      (void)to.Rollback();
+      return s;
+    }
+  }
+  return to.Commit();
 }
 
 namespace {

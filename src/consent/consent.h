@@ -68,6 +68,29 @@ std::string_view RegistryName(RegistryKind kind);
 absl::StatusOr<ImportReport> Import(store::Database& db, RegistryKind kind,
                                     const std::string& path);
 
+// One stored version of a consent, with what it names (ConsentRecord leaves that to the query).
+struct ConsentVersion {
+  ConsentRecord record;  // seq set; recorded_at_text as written.
+  std::string subject_type, subject_id, purpose;
+  std::string effective_from_text;
+  std::optional<std::string> expires_at_text;
+  std::string canonical;  // The whole stored record, RFC 8785.
+};
+
+// Every stored version of every consent that ever named the subject (in any version, for any
+// purpose), including versions that name another subject or purpose and versions recorded at
+// any time: the full history, for people to read. Ordered by consent_id, then recorded_at, then
+// import order, so the last version of an id is its newest. Which versions are current as of a
+// time is ConsentView's question, not this one's. Errors: only from the store.
+absl::StatusOr<std::vector<ConsentVersion>> VersionsForSubject(store::Database& db,
+                                                               std::string_view subject_type,
+                                                               std::string_view subject_id);
+
+// Copies every consent and agreement version of `from` into `to` (an empty registry, such as an
+// in-memory store), keeping their import order, so that records imported into `to` afterwards
+// are newer imports, exactly as if they were imported into `from`. Errors: only from the stores.
+absl::Status CopyRegistries(store::Database& from, store::Database& to);
+
 // Consent versions current as of a fixed time, read from the store with a bounded cache.
 // Not thread-safe.
 class ConsentView {

@@ -517,5 +517,76 @@ TEST_F(ConsentTest, AgreementViewForSourceFilters) {
   EXPECT_EQ(*b[0]->expires_at, T("2027-01-01T00:00:00Z"));
 }
 
+TEST_F(ConsentTest, VersionsForSubjectIsTheWholeHistoryOfItsConsents) {
+  ConsentLine grant, moved, other_subject, unrelated;
+  grant.recorded_at = "2026-01-01T00:00:05Z";
+  moved.purpose = "research";  // A later version of c-1 for another purpose.
+  moved.recorded_at = "2026-03-01T00:00:00Z";
+  other_subject.id = "c-2";
+  other_subject.subject_id = "pt-2";
+  ConsentLine later_to_other = other_subject;  // c-3 names pt-1 first, then pt-2.
+  later_to_other.id = "c-3";
+  later_to_other.subject_id = "pt-1";
+  ConsentLine c3_moved = later_to_other;
+  c3_moved.subject_id = "pt-2";
+  c3_moved.recorded_at = "2026-02-01T00:00:00Z";
+  unrelated.id = "c-4";
+  unrelated.subject_type = "hcp";  // Same id text, another subject type.
+  ImportConsents({moved, grant, other_subject, c3_moved, later_to_other, unrelated});
+
+  auto versions = VersionsForSubject(*db_, "patient", "pt-1");
+  ASSERT_TRUE(versions.ok()) << versions.status();
+  std::vector<std::string> seen;
+  for (const auto& v : *versions) {
+    seen.push_back(v.record.consent_id + "@" + v.record.recorded_at_text + ":" + v.subject_id +
+                   "/" + v.purpose);
+  }
+  // By consent_id, then recorded_at (not import order); c-2 never named pt-1.
+  EXPECT_THAT(seen, ElementsAre("c-1@2026-01-01T00:00:05Z:pt-1/patient_support",
+                                "c-1@2026-03-01T00:00:00Z:pt-1/research",
+                                "c-3@2026-01-01T00:00:05Z:pt-1/patient_support",
+                                "c-3@2026-02-01T00:00:00Z:pt-2/patient_support"));
+  EXPECT_EQ((*versions)[0].effective_from_text, "2026-01-01T00:00:00Z");
+  EXPECT_FALSE((*versions)[0].expires_at_text.has_value());
+  EXPECT_THAT((*versions)[0].canonical, HasSubstr("\"consent_id\":\"c-1\""));
+  EXPECT_GT((*versions)[0].record.seq, 0);  // The import order is read too.
+  EXPECT_TRUE(VersionsForSubject(*db_, "patient", "pt-9")->empty());
+}
+
+TEST_F(ConsentTest, CopiedRegistriesAnswerTheSameAndLaterImportsAreNewer) {
+  ConsentLine ma, ny;
+  ma.extra = ",\"jurisdiction\":\"US-MA\"";
+  ny.extra = ",\"jurisdiction\":\"US-NY\"";
+  ImportConsents({ma});
+  ImportAgreements({AgreementLine{}});
+  auto copy = store::Database::OpenInMemory();
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  ASSERT_TRUE(CopyRegistries(*db_, **copy).ok());
+
+  const common::Instant as_of = T("2026-06-30T00:00:00Z");
+  ConsentView view(**copy, as_of);
+  auto current = view.Current("patient", "pt-1", "patient_support");
+  ASSERT_TRUE(current.ok());
+  ASSERT_EQ((*current)->size(), 1u);
+  EXPECT_EQ((**current)[0].jurisdiction, "US-MA");
+  auto agreements = AgreementView::Load(**copy, as_of);
+  ASSERT_TRUE(agreements.ok());
+  EXPECT_EQ(agreements->size(), 1u);
+
+  // Equal recorded_at: the version imported into the copy afterwards is the newer, as it would
+  // be in the original; re-importing what was copied changes nothing.
+  std::string text = ny.Json() + "\n" + ma.Json() + "\n";
+  auto report = Import(**copy, RegistryKind::kConsents, WriteFile(text));
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->added, 1);
+  EXPECT_EQ(report->unchanged, 1);
+  ConsentView after(**copy, as_of);
+  auto now = after.Current("patient", "pt-1", "patient_support");
+  ASSERT_TRUE(now.ok());
+  ASSERT_EQ((*now)->size(), 1u);
+  EXPECT_EQ((**now)[0].jurisdiction, "US-NY");
+  EXPECT_EQ(Count("consents"), 1);  // The original is untouched.
+}
+
 }  // namespace
 }  // namespace loopgate::consent

@@ -94,6 +94,92 @@ Requirements RequirementsFor(const catalog::Catalog& catalog, const catalog::Eve
   return r;
 }
 
+bool CheckConsentVersions(const std::vector<ConsentRecord>& v, common::Instant event_time,
+                          common::Instant as_of, const std::optional<std::string>& channel,
+                          const std::vector<std::string>& jurisdictions,
+                          std::vector<const ConsentRecord*>* cited, DenyReason* reason) {
+  cited->clear();
+  if (v.empty()) {
+    *reason = DenyReason::kNoConsent;
+    return false;
+  }
+  if (std::all_of(v.begin(), v.end(),
+                  [](const ConsentRecord& r) { return r.status == ConsentStatus::kRevoked; })) {
+    *reason = DenyReason::kConsentRevoked;
+    return false;
+  }
+  // Narrow step by step; each empty set has its own reason.
+  for (const auto& r : v) {
+    if (r.status == ConsentStatus::kGranted && r.effective_from <= event_time) cited->push_back(&r);
+  }
+  if (cited->empty()) {
+    *reason = DenyReason::kNoConsent;
+    return false;
+  }
+  std::erase_if(*cited, [&](const ConsentRecord* r) { return !NotExpired(*r, event_time, as_of); });
+  if (cited->empty()) {
+    *reason = DenyReason::kConsentExpired;
+    return false;
+  }
+  if (channel) {
+    std::erase_if(*cited,
+                  [&](const ConsentRecord* r) { return r->channel && *r->channel != *channel; });
+    if (cited->empty()) {
+      *reason = DenyReason::kConsentChannel;
+      return false;
+    }
+  }
+  if (!jurisdictions.empty()) {
+    std::erase_if(*cited, [&](const ConsentRecord* r) {
+      return !r->jurisdiction ||
+             std::none_of(jurisdictions.begin(), jurisdictions.end(), [&](const std::string& p) {
+               return common::GlobMatch(p, *r->jurisdiction);
+             });
+    });
+    if (cited->empty()) {
+      *reason = DenyReason::kJurisdiction;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view ConsentStateName(ConsentState state) {
+  switch (state) {
+    case ConsentState::kGranted: return "granted";
+    case ConsentState::kNotYetEffective: return "not_yet_effective";
+    case ConsentState::kExpired: return "expired";
+    case ConsentState::kRevoked: return "revoked";
+    case ConsentState::kNone: return "none";
+  }
+  return "none";
+}
+
+PurposeConsent ConsentStateAt(const std::vector<ConsentRecord>& current, common::Instant as_of) {
+  PurposeConsent out;
+  DenyReason reason = DenyReason::kNoConsent;
+  if (CheckConsentVersions(current, as_of, as_of, std::nullopt, {}, &out.in_force, &reason)) {
+    out.state = ConsentState::kGranted;
+    return out;
+  }
+  switch (reason) {
+    case DenyReason::kConsentRevoked:
+      out.state = ConsentState::kRevoked;
+      break;
+    case DenyReason::kConsentExpired:
+      out.state = ConsentState::kExpired;
+      break;
+    default:
+      // no_consent: nothing current, or granted versions that take effect only later.
+      out.state =
+          std::any_of(current.begin(), current.end(),
+                      [](const ConsentRecord& r) { return r.status == ConsentStatus::kGranted; })
+              ? ConsentState::kNotYetEffective
+              : ConsentState::kNone;
+  }
+  return out;
+}
+
 bool Engine::RuleMatches(const catalog::CompiledRule& rule, const event::Event& event) const {
   if (!rule.sources.empty() &&
       std::find(rule.sources.begin(), rule.sources.end(), event.source) == rule.sources.end()) {
@@ -162,52 +248,8 @@ absl::Status Engine::CheckConsent(const event::Event& event, const catalog::Sink
   auto current = consents_.Current(type.subject_type, subject_id,
                                    catalog_.purposes[sink.purpose].id);
   if (!current.ok()) return current.status();
-  const std::vector<ConsentRecord>& v = **current;
-  if (v.empty()) {
-    d->reason = DenyReason::kNoConsent;
-    return absl::OkStatus();
-  }
-  if (std::all_of(v.begin(), v.end(),
-                  [](const ConsentRecord& r) { return r.status == ConsentStatus::kRevoked; })) {
-    d->reason = DenyReason::kConsentRevoked;
-    return absl::OkStatus();
-  }
-  // Narrow step by step; each empty set has its own reason.
-  auto& cited = d->cited;
-  cited.clear();
-  for (const auto& r : v) {
-    if (r.status == ConsentStatus::kGranted && r.effective_from <= event.time) cited.push_back(&r);
-  }
-  if (cited.empty()) {
-    d->reason = DenyReason::kNoConsent;
-    return absl::OkStatus();
-  }
-  std::erase_if(cited, [&](const ConsentRecord* r) { return !NotExpired(*r, event.time, as_of_); });
-  if (cited.empty()) {
-    d->reason = DenyReason::kConsentExpired;
-    return absl::OkStatus();
-  }
-  if (sink.channel) {
-    std::erase_if(cited, [&](const ConsentRecord* r) {
-      return r->channel && *r->channel != *sink.channel;
-    });
-    if (cited.empty()) {
-      d->reason = DenyReason::kConsentChannel;
-      return absl::OkStatus();
-    }
-  }
-  if (!sink.jurisdictions.empty()) {
-    std::erase_if(cited, [&](const ConsentRecord* r) {
-      return !r->jurisdiction ||
-             std::none_of(sink.jurisdictions.begin(), sink.jurisdictions.end(),
-                          [&](const std::string& p) { return common::GlobMatch(p, *r->jurisdiction); });
-    });
-    if (cited.empty()) {
-      d->reason = DenyReason::kJurisdiction;
-      return absl::OkStatus();
-    }
-  }
-  d->allowed = true;
+  d->allowed = CheckConsentVersions(**current, event.time, as_of_, sink.channel, sink.jurisdictions,
+                                    &d->cited, &d->reason);
   return absl::OkStatus();
 }
 

@@ -4,6 +4,7 @@
 // is the reason.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,36 @@ struct Requirements {
 // Requirements of candidate `candidate` (an index into type.candidate_sinks).
 Requirements RequirementsFor(const catalog::Catalog& catalog, const catalog::EventType& type,
                              size_t candidate);
+// The consent checks of routing.md section 3.4, steps 1 to 6, on `current`: the current version
+// of every consent for one subject and purpose, as ConsentView::Current returns them. A sink's
+// `channel` and `jurisdictions` narrow the set (nullopt and {} for none). Returns true and sets
+// `cited` to the versions the decision rests on (pointers into `current`), or false with
+// `reason`. The engine decides with this; `consent show` reports with it.
+bool CheckConsentVersions(const std::vector<consent::ConsentRecord>& current,
+                          common::Instant event_time, common::Instant as_of,
+                          const std::optional<std::string>& channel,
+                          const std::vector<std::string>& jurisdictions,
+                          std::vector<const consent::ConsentRecord*>* cited, DenyReason* reason);
+
+// A subject's consent for one purpose as an event at `as_of` would meet it, at a sink that
+// names no channel and no jurisdictions (those can only narrow it further).
+enum class ConsentState : uint8_t {
+  kGranted,          // In force: such a sink is allowed, citing `in_force`.
+  kNotYetEffective,  // Granted, but effective only after as_of: no_consent.
+  kExpired,          // Granted and effective, but expired: consent_expired.
+  kRevoked,          // Every current version is a revocation: consent_revoked.
+  kNone,             // No current version (none known by as_of, or moved to another purpose or
+                     // subject by a later version): no_consent.
+};
+std::string_view ConsentStateName(ConsentState state);
+
+struct PurposeConsent {
+  ConsentState state = ConsentState::kNone;
+  std::vector<const consent::ConsentRecord*> in_force;  // Pointers into `current`.
+};
+// `current` as CheckConsentVersions takes it.
+PurposeConsent ConsentStateAt(const std::vector<consent::ConsentRecord>& current,
+                              common::Instant as_of);
 
 // Decides candidate sinks for events of one catalog, with registries viewed as of `as_of`.
 // Not thread-safe (the consent view caches).

@@ -832,5 +832,72 @@ TEST_F(PolicyTest, ReasonNamesMatchRoutingMd) {
   EXPECT_EQ(DenyReasonName(DenyReason::kJurisdiction), "jurisdiction");
 }
 
+// Current versions for ConsentStateAt, built directly (the registry's part is tested in consent).
+consent::ConsentRecord Version(std::string id, bool granted, std::string_view effective,
+                               std::string_view expires = "") {
+  consent::ConsentRecord r;
+  r.consent_id = std::move(id);
+  r.status = granted ? consent::ConsentStatus::kGranted : consent::ConsentStatus::kRevoked;
+  r.effective_from = consent::test_support::T(effective);
+  if (!expires.empty()) r.expires_at = consent::test_support::T(expires);
+  return r;
+}
+
+TEST(ConsentStateAtTest, EachStateIsTheEnginesReasonForAnEventAtAsOf) {
+  const common::Instant as_of = consent::test_support::T("2026-06-30T00:00:00Z");
+  struct Case {
+    std::vector<consent::ConsentRecord> current;
+    ConsentState state;
+    std::vector<std::string> in_force;
+  };
+  const std::vector<Case> cases = {
+      {{}, ConsentState::kNone, {}},
+      {{Version("c-1", true, "2026-01-01T00:00:00Z"), Version("c-2", true, "2026-07-01T00:00:00Z")},
+       ConsentState::kGranted,
+       {"c-1"}},
+      {{Version("c-1", false, "2026-01-01T00:00:00Z")}, ConsentState::kRevoked, {}},
+      {{Version("c-1", true, "2026-01-01T00:00:00Z", "2026-06-30T00:00:00Z")},
+       ConsentState::kExpired,
+       {}},  // Expiring at as_of is expired: it must be later than as_of.
+      {{Version("c-1", true, "2026-07-01T00:00:00Z")}, ConsentState::kNotYetEffective, {}},
+      {{Version("c-1", false, "2026-01-01T00:00:00Z"),
+        Version("c-2", true, "2026-07-01T00:00:00Z")},
+       ConsentState::kNotYetEffective,
+       {}},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const PurposeConsent got = ConsentStateAt(cases[i].current, as_of);
+    EXPECT_EQ(got.state, cases[i].state) << "case " << i;
+    std::vector<std::string> ids;
+    for (const auto* r : got.in_force) ids.push_back(r->consent_id);
+    EXPECT_EQ(ids, cases[i].in_force) << "case " << i;
+    // The same checks the engine runs, with no channel or jurisdiction.
+    std::vector<const consent::ConsentRecord*> cited;
+    DenyReason reason = DenyReason::kRule;
+    const bool allowed =
+        CheckConsentVersions(cases[i].current, as_of, as_of, std::nullopt, {}, &cited, &reason);
+    EXPECT_EQ(allowed, cases[i].state == ConsentState::kGranted) << "case " << i;
+  }
+  EXPECT_EQ(ConsentStateName(ConsentState::kNotYetEffective), "not_yet_effective");
+}
+
+TEST(CheckConsentVersionsTest, ChannelAndJurisdictionNarrowTheCitedVersions) {
+  const common::Instant t = consent::test_support::T("2026-06-30T00:00:00Z");
+  std::vector<consent::ConsentRecord> v = {Version("c-1", true, "2026-01-01T00:00:00Z"),
+                                           Version("c-2", true, "2026-01-01T00:00:00Z"),
+                                           Version("c-3", true, "2026-01-01T00:00:00Z")};
+  v[0].channel = "sms";
+  v[1].jurisdiction = "US-MA";
+  v[2].jurisdiction = "EU-DE";
+  std::vector<const consent::ConsentRecord*> cited;
+  DenyReason reason = DenyReason::kRule;
+  ASSERT_TRUE(CheckConsentVersions(v, t, t, std::string("email"), {"US-*"}, &cited, &reason));
+  ASSERT_EQ(cited.size(), 1u);
+  EXPECT_EQ(cited[0]->consent_id, "c-2");
+  EXPECT_FALSE(CheckConsentVersions(v, t, t, std::nullopt, {"CA-*"}, &cited, &reason));
+  EXPECT_EQ(reason, DenyReason::kJurisdiction);
+  EXPECT_TRUE(cited.empty());
+}
+
 }  // namespace
 }  // namespace loopgate::policy

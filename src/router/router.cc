@@ -232,17 +232,7 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
       any_allowed = true;
       x.transforms.clear();
       transformer_->Apply(ev, si, &data_, &x.transforms);
-      line_out_.assign("{\"id\":");
-      json::AppendString(ev.id, &line_out_);
-      line_out_.append(",\"type\":");
-      json::AppendString(ev.type, &line_out_);
-      line_out_.append(",\"source\":");
-      json::AppendString(ev.source, &line_out_);
-      line_out_.append(",\"time\":");
-      json::AppendString(ev.time_text, &line_out_);
-      line_out_.append(",\"data\":");
-      line_out_.append(data_);
-      line_out_.push_back('}');
+      transform::DeliveryLine(ev, data_, &line_out_);
       outputs_[si]->Append(line_out_);
       ++delivered_[si];
       x.digest = "sha256:" + crypto::ToHex(crypto::Sha256(line_out_));

@@ -145,6 +145,8 @@ bool Statement::IsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
+int Statement::Type(int column) const { return sqlite3_column_type(stmt_, column); }
+
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -183,6 +185,60 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenExisting(const std::stri
                                             " does not exist)"));
   }
   return Open(dir);
+}
+
+absl::StatusOr<std::unique_ptr<Database>> Database::OpenReadOnly(const std::string& dir) {
+  const std::string path = dir + "/state.db";
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(
+        common::StrCat("no Loopgate state in ", dir, " (", path, " does not exist)"));
+  }
+  // Read-write without CREATE, then query_only: a read-only open of a WAL database would leave
+  // -wal and -shm files behind (it may not remove them), while a reader that can write them
+  // removes them on close like any other connection.
+  sqlite3* raw = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    absl::Status s = absl::InternalError(
+        common::StrCat("cannot open ", path, ": ", raw ? sqlite3_errmsg(raw) : "out of memory"));
+    sqlite3_close(raw);
+    return s;
+  }
+  std::unique_ptr<Database> db(new Database(raw, dir));
+  sqlite3_busy_timeout(raw, 10000);
+  if (auto s = db->Exec("PRAGMA query_only=1; PRAGMA temp_store=MEMORY;"); !s.ok()) return s;
+  // The schema is checked, never created: a file without it is not a state of this version.
+  auto has_meta = db->Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+  if (!has_meta.ok()) return has_meta.status();
+  auto found = has_meta->Step();
+  if (!found.ok()) return found.status();
+  std::optional<std::string> schema;
+  if (*found) {
+    auto meta = db->GetMeta("schema");
+    if (!meta.ok()) return meta.status();
+    schema = std::move(*meta);
+  }
+  if (!schema || *schema != kSchemaName) {
+    return absl::FailedPreconditionError(common::StrCat("state in ", dir, " has schema ",
+                                                        schema ? *schema : std::string("(none)"),
+                                                        "; this build reads ", kSchemaName));
+  }
+  return db;
+}
+
+absl::StatusOr<std::unique_ptr<Database>> Database::OpenInMemory() {
+  sqlite3* raw = nullptr;
+  if (sqlite3_open_v2(":memory:", &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    sqlite3_close(raw);
+    return absl::InternalError("cannot open an in-memory database");
+  }
+  std::unique_ptr<Database> db(new Database(raw, ":memory:"));
+  // Temporary tables and sorts stay in memory too: nothing is written anywhere.
+  if (auto s = db->Exec("PRAGMA temp_store=MEMORY;"); !s.ok()) return s;
+  if (auto s = db->Migrate(); !s.ok()) return s;
+  return db;
 }
 
 Database::~Database() { sqlite3_close(db_); }

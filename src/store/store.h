@@ -46,6 +46,8 @@ class Statement {
   std::string_view Blob(int column) const;
   int64_t Int(int column) const;
   bool IsNull(int column) const;
+  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL.
+  int Type(int column) const;
 
  private:
   sqlite3* db_ = nullptr;
@@ -60,6 +62,16 @@ class Database {
   // Opens an existing state (never creating one). Errors: NotFound when there is no state in
   // `dir`.
   static absl::StatusOr<std::unique_ptr<Database>> OpenExisting(const std::string& dir);
+  // Opens an existing state for reading only: creates nothing, migrates nothing, and the
+  // connection refuses every write (PRAGMA query_only). SQLite's own -wal and -shm files exist
+  // while it is open, as for any reader, and go when the last connection closes. Takes no
+  // DirLock: a run may write meanwhile, and each transaction sees one committed snapshot.
+  // Errors: NotFound when there is no state in `dir`, FailedPrecondition for a state of another
+  // schema version (or none), Internal for I/O.
+  static absl::StatusOr<std::unique_ptr<Database>> OpenReadOnly(const std::string& dir);
+  // A private in-memory database with the current schema, gone when the object dies; for dry
+  // runs that must not touch any state directory. dir() is ":memory:".
+  static absl::StatusOr<std::unique_ptr<Database>> OpenInMemory();
   ~Database();
 
   absl::Status Exec(std::string_view sql);

@@ -293,5 +293,78 @@ TEST_F(StoreTest, DirLocksOnDifferentDirsAreIndependent) {
   EXPECT_TRUE(b.ok()) << b.status();
 }
 
+TEST_F(StoreTest, OpenReadOnlyReadsAndRefusesWrites) {
+  const std::string dir = root_ + "/state";
+  {
+    auto db = MustOpen(dir);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->SetMeta("k", "v").ok());
+  }
+  const auto files_before = [&] {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+    return names;
+  }();
+  {
+    auto db = Database::OpenReadOnly(dir);
+    ASSERT_TRUE(db.ok()) << db.status();
+    auto v = (*db)->GetMeta("k");
+    ASSERT_TRUE(v.ok() && v->has_value());
+    EXPECT_EQ(**v, "v");
+    EXPECT_FALSE((*db)->SetMeta("k", "changed").ok());
+    EXPECT_FALSE((*db)->Exec("CREATE TABLE extra (x)").ok());
+  }
+  std::set<std::string> files_after;
+  for (const auto& e : fs::directory_iterator(dir))
+    files_after.insert(e.path().filename().string());
+  EXPECT_EQ(files_after, files_before);  // SQLite's -wal and -shm went with the connection.
+  auto db = MustOpen(dir);
+  auto v = db->GetMeta("k");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  EXPECT_EQ(**v, "v");
+}
+
+TEST_F(StoreTest, OpenReadOnlyCreatesNothingAndChecksTheSchema) {
+  auto missing = Database::OpenReadOnly(root_ + "/nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(root_ + "/nope"));
+
+  // A SQLite file that is not a Loopgate state is refused, and not given a schema.
+  fs::create_directories(root_ + "/other");
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((root_ + "/other/state.db").c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "CREATE TABLE t (x)", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto other = Database::OpenReadOnly(root_ + "/other");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition) << other.status();
+
+  {
+    auto db = MustOpen(root_ + "/old");
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->SetMeta("schema", "loopgate.state/v0").ok());
+  }
+  auto old = Database::OpenReadOnly(root_ + "/old");
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.status().message().find("loopgate.state/v0"), std::string_view::npos);
+}
+
+TEST_F(StoreTest, InMemoryHasTheSchemaAndTouchesNoDirectory) {
+  auto db = Database::OpenInMemory();
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ((*db)->dir(), ":memory:");
+  EXPECT_TRUE(Tables(**db).count("consents"));
+  ASSERT_TRUE((*db)->SetMeta("k", "v").ok());
+  EXPECT_FALSE(fs::exists(":memory:"));
+  auto other = Database::OpenInMemory();  // Each one is private.
+  ASSERT_TRUE(other.ok());
+  auto v = (*other)->GetMeta("k");
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->has_value());
+}
+
 }  // namespace
 }  // namespace loopgate::store

@@ -293,4 +293,18 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
   data->push_back('}');
 }
 
+void DeliveryLine(const event::Event& event, std::string_view data, std::string* out) {
+  out->assign("{\"id\":");
+  json::AppendString(event.id, out);
+  out->append(",\"type\":");
+  json::AppendString(event.type, out);
+  out->append(",\"source\":");
+  json::AppendString(event.source, out);
+  out->append(",\"time\":");
+  json::AppendString(event.time_text, out);
+  out->append(",\"data\":");
+  out->append(data);
+  out->push_back('}');
+}
+
 }  // namespace loopgate::transform

@@ -94,6 +94,10 @@ struct FieldPlan {
 };
 FieldPlan PlanField(const catalog::Catalog& catalog, const catalog::Sink& sink,
                     const catalog::Field& field);
+// The line a sink receives (formats.md "Sink delivery"): {"id","type","source","time","data"}
+// with `data` the transformed payload that Transformer::Apply wrote, replacing `out`. The
+// ledger's `delivered` digest is the SHA-256 of this line.
+void DeliveryLine(const event::Event& event, std::string_view data, std::string* out);
 
 // Prepares each sink's per-class plan once, then transforms events for it. Not thread-safe.
 class Transformer {
