@@ -6,7 +6,6 @@
 
 #include <bit>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -18,30 +17,75 @@ namespace {
 using common::StrCat;
 
 constexpr std::string_view kFormatLine = "loopgate.merkle-nodes/v1\n";
-constexpr size_t kFlushBytes = 64 * 1024;  // Per level; the leaf level fills it first.
+constexpr size_t kFlushBytes = 256 * 1024;
 
-// Nodes a tree of `tree_size` leaves has at `level`.
-uint64_t NodesAt(uint64_t tree_size, int level) {
-  return level < kMaxLevels ? tree_size >> level : 0;
+// Whether node (level, index) lies in a tree of at most 2^62 leaves, so that NodePosition
+// cannot overflow.
+constexpr int kMaxStoredLevel = 62;
+bool Addressable(int level, uint64_t index) {
+  return level >= 0 && level <= kMaxStoredLevel &&
+         index < ((uint64_t{1} << kMaxStoredLevel) >> level);
 }
 
-absl::Status NotStored(int level, uint64_t index, uint64_t count) {
+// The node's position, when it is among the first `count` hashes.
+bool Stored(int level, uint64_t index, uint64_t count, uint64_t* position) {
+  if (!Addressable(level, index)) return false;
+  *position = NodePosition(level, index);
+  return *position < count;
+}
+
+absl::Status NotStored(int level, uint64_t index, uint64_t leaves) {
   return absl::OutOfRangeError(StrCat("Merkle node (level ", level, ", index ", index,
-                                      ") is not stored; level ", level, " holds ", count,
-                                      " nodes"));
+                                      ") is not stored; the store holds ", leaves, " leaves"));
+}
+
+absl::Status OutOfOrder(const Node& node, uint64_t count) {
+  if (!Addressable(node.level, node.index)) {
+    return absl::InvalidArgumentError(StrCat("no Merkle node (level ", node.level, ", index ",
+                                             node.index, ")"));
+  }
+  return absl::FailedPreconditionError(StrCat(
+      "Merkle node (level ", node.level, ", index ", node.index, ") is hash number ",
+      NodePosition(node.level, node.index), " in append order, but the store holds ", count));
+}
+
+absl::Status TooFew(uint64_t count, uint64_t tree_size) {
+  return absl::DataLossError(StrCat("the node store holds ", count, " hashes; a tree of ",
+                                    tree_size, " leaves needs ", NodeCount(tree_size)));
 }
 
 absl::Status IoError(std::string_view what, const std::string& path) {
   return absl::InternalError(StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-std::string LevelPath(const std::string& dir, int level) {
-  char name[16];
-  std::snprintf(name, sizeof(name), "/level-%02d", level);
-  return dir + name;
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open", dir);
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return IoError("cannot sync", dir);
+  return absl::OkStatus();
 }
 
 }  // namespace
+
+uint64_t NodeCount(uint64_t tree_size) {
+  return 2 * tree_size - static_cast<uint64_t>(std::popcount(tree_size));
+}
+
+uint64_t NodePosition(int level, uint64_t index) {
+  const uint64_t last_leaf = ((index + 1) << level) - 1;
+  return NodeCount(last_leaf) + static_cast<uint64_t>(level);
+}
+
+uint64_t LeavesStored(uint64_t count) {
+  // NodeCount is strictly increasing and NodeCount(n) >= 2n - 64, so the answer is within 33
+  // of count / 2.
+  uint64_t n = count / 2;
+  while (n > 0 && NodeCount(n) > count) --n;
+  while (NodeCount(n + 1) <= count) ++n;
+  return n;
+}
 
 absl::Status AppendLeaf(CompactRange& range, NodeStore& store, const Hash& leaf_hash) {
   if (range.size() != store.size()) {
@@ -73,46 +117,24 @@ absl::StatusOr<CompactRange> RangeFromNodes(const NodeSource& nodes, uint64_t si
   return CompactRange::FromFrontier(size, std::move(frontier));
 }
 
-uint64_t MemoryNodeStore::size() const { return levels_.empty() ? 0 : levels_[0].size(); }
-
 absl::StatusOr<Hash> MemoryNodeStore::Get(int level, uint64_t index) const {
-  const uint64_t count =
-      level >= 0 && static_cast<size_t>(level) < levels_.size() ? levels_[level].size() : 0;
-  if (index >= count) {
-    return NotStored(level, index, count);
-  }
-  return levels_[level][index];
+  uint64_t at = 0;
+  if (!Stored(level, index, nodes_.size(), &at)) return NotStored(level, index, size());
+  return nodes_[at];
 }
 
 absl::Status MemoryNodeStore::Add(const Node& node) {
-  if (node.level < 0 || node.level >= kMaxLevels) {
-    return absl::InvalidArgumentError(StrCat("no Merkle level ", node.level));
+  if (!Addressable(node.level, node.index) ||
+      NodePosition(node.level, node.index) != nodes_.size()) {
+    return OutOfOrder(node, nodes_.size());
   }
-  if (levels_.size() <= static_cast<size_t>(node.level)) {
-    levels_.resize(node.level + 1);
-  }
-  std::vector<Hash>& level = levels_[node.level];
-  if (node.index != level.size()) {
-    return absl::FailedPreconditionError(StrCat("node store level ", node.level,
-                                                " expects index ", level.size(), " next, not ",
-                                                node.index));
-  }
-  level.push_back(node.hash);
+  nodes_.push_back(node.hash);
   return absl::OkStatus();
 }
 
 absl::Status MemoryNodeStore::Truncate(uint64_t tree_size) {
-  for (int level = 0; level < kMaxLevels; ++level) {
-    const uint64_t have = static_cast<size_t>(level) < levels_.size() ? levels_[level].size() : 0;
-    if (have < NodesAt(tree_size, level)) {
-      return absl::DataLossError(StrCat("the node store holds ", have, " nodes at level ", level,
-                                        "; a tree of ", tree_size, " leaves needs ",
-                                        NodesAt(tree_size, level)));
-    }
-  }
-  for (size_t level = 0; level < levels_.size(); ++level) {
-    levels_[level].resize(NodesAt(tree_size, static_cast<int>(level)));
-  }
+  if (nodes_.size() < NodeCount(tree_size)) return TooFew(nodes_.size(), tree_size);
+  nodes_.resize(NodeCount(tree_size));
   return absl::OkStatus();
 }
 
@@ -120,6 +142,8 @@ absl::StatusOr<std::unique_ptr<FileNodeStore>> FileNodeStore::Open(const std::st
   namespace fs = std::filesystem;
   std::error_code ec;
   const std::string format_path = dir + "/FORMAT";
+  std::unique_ptr<FileNodeStore> store(new FileNodeStore(dir));
+  store->path_ = dir + "/nodes";
   if (!fs::exists(format_path, ec)) {
     if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
       return absl::InvalidArgumentError(
@@ -129,6 +153,10 @@ absl::StatusOr<std::unique_ptr<FileNodeStore>> FileNodeStore::Open(const std::st
     if (ec) {
       return absl::InternalError(StrCat("cannot create ", dir, ": ", ec.message()));
     }
+    // The nodes file first: a directory with FORMAT always has one.
+    const int nfd = ::open(store->path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (nfd < 0) return IoError("cannot create", store->path_);
+    ::close(nfd);
     const int fd = ::open(format_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return IoError("cannot create", format_path);
     const bool ok = ::write(fd, kFormatLine.data(), kFormatLine.size()) ==
@@ -136,11 +164,7 @@ absl::StatusOr<std::unique_ptr<FileNodeStore>> FileNodeStore::Open(const std::st
                     ::fsync(fd) == 0;
     ::close(fd);
     if (!ok) return IoError("cannot write", format_path);
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
+    if (absl::Status s = SyncDirectory(dir); !s.ok()) return s;
   } else {
     char buf[64];
     const int fd = ::open(format_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -152,60 +176,40 @@ absl::StatusOr<std::unique_ptr<FileNodeStore>> FileNodeStore::Open(const std::st
           StrCat(format_path, " does not name loopgate.merkle-nodes/v1"));
     }
   }
-  std::unique_ptr<FileNodeStore> store(new FileNodeStore(dir));
-  for (int level = 0; level < kMaxLevels; ++level) {
-    const std::string path = LevelPath(dir, level);
-    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) continue;
-      return IoError("cannot open", path);
-    }
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      ::close(fd);
-      return IoError("cannot stat", path);
-    }
-    // A torn last record is ignored; the next write goes over it.
-    store->levels_[level].fd = fd;
-    store->levels_[level].written = static_cast<uint64_t>(st.st_size) / kHashSize;
-  }
+  store->fd_ = ::open(store->path_.c_str(), O_RDWR | O_CLOEXEC);
+  if (store->fd_ < 0) return IoError("cannot open", store->path_);
+  struct stat st;
+  if (::fstat(store->fd_, &st) != 0) return IoError("cannot stat", store->path_);
+  // A torn last record is ignored; the next write goes over it.
+  store->written_ = static_cast<uint64_t>(st.st_size) / kHashSize;
   return store;
 }
 
 FileNodeStore::~FileNodeStore() {
-  for (int level = 0; level < kMaxLevels; ++level) {
-    (void)Flush(level);  // Best effort: durability is what Sync() is for.
-    if (levels_[level].fd >= 0) ::close(levels_[level].fd);
+  if (fd_ >= 0) {
+    (void)Flush();  // Best effort: durability is what Sync() is for.
+    ::close(fd_);
   }
 }
 
-uint64_t FileNodeStore::Count(int level) const {
-  return levels_[level].written + levels_[level].pending.size() / kHashSize;
-}
-
-uint64_t FileNodeStore::size() const { return Count(0); }
+uint64_t FileNodeStore::size() const { return LeavesStored(Count()); }
 
 absl::StatusOr<Hash> FileNodeStore::Get(int level, uint64_t index) const {
-  if (level < 0 || level >= kMaxLevels) {
-    return NotStored(level, index, 0);
-  }
-  const Level& l = levels_[level];
-  if (index >= Count(level)) {
-    return NotStored(level, index, Count(level));
-  }
+  uint64_t at = 0;
+  if (!Stored(level, index, Count(), &at)) return NotStored(level, index, size());
   Hash h;
-  if (index >= l.written) {
-    std::memcpy(h.data(), l.pending.data() + (index - l.written) * kHashSize, kHashSize);
+  if (at >= written_) {
+    std::memcpy(h.data(), pending_.data() + (at - written_) * kHashSize, kHashSize);
     return h;
   }
   size_t got = 0;
   while (got < kHashSize) {
-    const ssize_t n = ::pread(l.fd, h.data() + got, kHashSize - got,
-                              static_cast<off_t>(index * kHashSize + got));
+    const ssize_t n =
+        ::pread(fd_, h.data() + got, kHashSize - got, static_cast<off_t>(at * kHashSize + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       return absl::DataLossError(StrCat("cannot read Merkle node (level ", level, ", index ",
-                                        index, ") from ", LevelPath(dir_, level),
+                                        index, ") from ", path_,
                                         n < 0 ? StrCat(": ", std::strerror(errno))
                                               : std::string(": the file is shorter")));
     }
@@ -215,95 +219,58 @@ absl::StatusOr<Hash> FileNodeStore::Get(int level, uint64_t index) const {
 }
 
 absl::Status FileNodeStore::Add(const Node& node) {
-  if (node.level < 0 || node.level >= kMaxLevels) {
-    return absl::InvalidArgumentError(StrCat("no Merkle level ", node.level));
+  if (!Addressable(node.level, node.index) || NodePosition(node.level, node.index) != Count()) {
+    return OutOfOrder(node, Count());
   }
-  Level& l = levels_[node.level];
-  if (node.index != Count(node.level)) {
-    return absl::FailedPreconditionError(StrCat("node store level ", node.level,
-                                                " expects index ", Count(node.level),
-                                                " next, not ", node.index));
-  }
-  l.pending.append(AsBytes(node.hash));
-  if (l.pending.size() >= kFlushBytes) {
-    return Flush(node.level);
-  }
+  pending_.append(AsBytes(node.hash));
+  if (pending_.size() >= kFlushBytes) return Flush();
   return absl::OkStatus();
 }
 
-absl::Status FileNodeStore::Flush(int level) {
-  Level& l = levels_[level];
-  if (l.pending.empty()) {
-    return absl::OkStatus();
-  }
-  const std::string path = LevelPath(dir_, level);
-  if (l.fd < 0) {
-    l.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (l.fd < 0) return IoError("cannot create", path);
-    dir_dirty_ = true;
-  }
+absl::Status FileNodeStore::Flush() {
   size_t done = 0;
-  while (done < l.pending.size()) {
-    const ssize_t n = ::pwrite(l.fd, l.pending.data() + done, l.pending.size() - done,
-                               static_cast<off_t>(l.written * kHashSize + done));
+  while (done < pending_.size()) {
+    const ssize_t n = ::pwrite(fd_, pending_.data() + done, pending_.size() - done,
+                               static_cast<off_t>(written_ * kHashSize + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      // Keep what did not reach the file; whole records that did are counted as written.
+      // Whole records that reached the file count as written; the rest stays pending.
       const size_t whole = done / kHashSize * kHashSize;
-      l.written += whole / kHashSize;
-      l.pending.erase(0, whole);
-      return IoError("cannot write", path);
+      written_ += whole / kHashSize;
+      pending_.erase(0, whole);
+      dirty_ = true;
+      return IoError("cannot write", path_);
     }
     done += static_cast<size_t>(n);
   }
-  l.written += l.pending.size() / kHashSize;
-  l.pending.clear();
-  l.dirty = true;
+  if (done > 0) dirty_ = true;
+  written_ += pending_.size() / kHashSize;
+  pending_.clear();
   return absl::OkStatus();
 }
 
 absl::Status FileNodeStore::Truncate(uint64_t tree_size) {
-  for (int level = 0; level < kMaxLevels; ++level) {
-    if (Count(level) < NodesAt(tree_size, level)) {
-      return absl::DataLossError(StrCat("the node store in ", dir_, " holds ", Count(level),
-                                        " nodes at level ", level, "; a tree of ", tree_size,
-                                        " leaves needs ", NodesAt(tree_size, level)));
+  const uint64_t want = NodeCount(tree_size);
+  if (Count() < want) return TooFew(Count(), tree_size);
+  if (want <= written_) {
+    // Also cuts a torn record after the last whole one.
+    if (::ftruncate(fd_, static_cast<off_t>(want * kHashSize)) != 0) {
+      return IoError("cannot truncate", path_);
     }
-  }
-  for (int level = 0; level < kMaxLevels; ++level) {
-    Level& l = levels_[level];
-    const uint64_t want = NodesAt(tree_size, level);
-    if (want < l.written || (l.fd >= 0 && want == l.written)) {
-      // Also cuts a torn record after the last whole one.
-      if (::ftruncate(l.fd, static_cast<off_t>(want * kHashSize)) != 0) {
-        return IoError("cannot truncate", LevelPath(dir_, level));
-      }
-      l.written = want;
-      l.pending.clear();
-      l.dirty = true;
-    } else {
-      l.pending.resize((want - l.written) * kHashSize);
-    }
+    written_ = want;
+    pending_.clear();
+    dirty_ = true;
+  } else {
+    pending_.resize((want - written_) * kHashSize);
   }
   return absl::OkStatus();
 }
 
 absl::Status FileNodeStore::Sync() {
-  for (int level = 0; level < kMaxLevels; ++level) {
-    if (absl::Status s = Flush(level); !s.ok()) return s;
-    Level& l = levels_[level];
-    if (l.dirty) {
-      if (::fdatasync(l.fd) != 0) return IoError("cannot sync", LevelPath(dir_, level));
-      l.dirty = false;
-    }
-  }
-  if (dir_dirty_) {
-    const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return IoError("cannot open", dir_);
-    const bool ok = ::fsync(dfd) == 0;
-    ::close(dfd);
-    if (!ok) return IoError("cannot sync", dir_);
-    dir_dirty_ = false;
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  if (dirty_) {
+    if (::fdatasync(fd_) != 0) return IoError("cannot sync", path_);
+    dirty_ = false;
   }
   return absl::OkStatus();
 }

@@ -3,12 +3,12 @@
 // pass over the entries. A NodeSource reads them; a NodeStore is also appended to, fed by
 // CompactRange::Append (AppendLeaf below does both).
 //
-// FileNodeStore keeps them on disk in the layout `loopgate.merkle-nodes/v1`
-// (docs/ledger-format.md section 9.3): one file per level, `level-00` ... `level-63`, each an
-// array of 32-byte hashes with node (level, i) at byte offset 32 * i, plus a file `FORMAT`
-// holding the layout's name.
+// Both stores keep the hashes in the order appends complete them (each leaf, then the nodes it
+// completes, bottom up), which is also the layout `loopgate.merkle-nodes/v1` of FileNodeStore
+// (docs/ledger-format.md section 9.3): a tree of n leaves is exactly the first
+// NodeCount(n) = 2n - popcount(n) hashes, and node (level, index) is hash number
+// NodePosition(level, index). One append-only file, so one sync makes a batch durable.
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,13 +21,25 @@
 
 namespace loopgate::merkle {
 
+// Hashes stored for a tree of `tree_size` leaves: 2 * tree_size - popcount(tree_size).
+uint64_t NodeCount(uint64_t tree_size);
+
+// Where node (level, index) is in append order: NodeCount of the leaves before its last leaf,
+// plus level (the leaf, then one node per level it completes). Precondition: the node lies in
+// the first 2^62 leaves, ((index + 1) << level) <= 2^62; stores hold no more.
+uint64_t NodePosition(int level, uint64_t index);
+
+// The number of leaves whose hashes are all among the first `count` stored: the largest n with
+// NodeCount(n) <= count.
+uint64_t LeavesStored(uint64_t count);
+
 // Read access to perfect-subtree hashes.
 class NodeSource {
  public:
   virtual ~NodeSource() = default;
 
-  // Number of leaves stored. Every perfect subtree inside [0, size()) can be read:
-  // (level, index) with (index + 1) << level <= size().
+  // Number of leaves whose nodes are all stored. Every perfect subtree inside [0, size()) can
+  // be read: (level, index) with (index + 1) << level <= size().
   virtual uint64_t size() const = 0;
 
   // The hash of perfect subtree (level, index). Errors: OutOfRange for a node not stored;
@@ -39,15 +51,15 @@ class NodeSource {
 // concurrently with each other, but not with Add, Truncate or Sync.
 class NodeStore : public NodeSource {
  public:
-  // Stores one node. Nodes must arrive in the order CompactRange::Append reports them: at each
-  // level, `node.index` is the number of nodes the level holds (FailedPrecondition otherwise).
-  // size() counts level 0, so between a leaf's Add and the Adds of the nodes it completes,
-  // those nodes are not yet readable; AppendLeaf makes the whole step one call.
+  // Stores one node. Nodes must arrive in the order CompactRange::Append reports them, so
+  // NodePosition(node) must be the number of hashes stored (FailedPrecondition otherwise).
+  // size() grows when the last node a leaf completes arrives; AppendLeaf makes the whole step
+  // one call.
   virtual absl::Status Add(const Node& node) = 0;
 
-  // Keeps exactly the nodes of a tree of `tree_size` leaves (tree_size >> level at each level)
+  // Keeps exactly the hashes of a tree of `tree_size` leaves (the first NodeCount(tree_size))
   // and drops the rest: crash recovery, back to the last committed size. Errors: DataLoss when
-  // a level holds fewer nodes than that size needs (the store lost data it had confirmed).
+  // fewer are stored than that size needs (the store lost data it had confirmed).
   virtual absl::Status Truncate(uint64_t tree_size) = 0;
 
   // Makes every node added so far durable.
@@ -65,27 +77,27 @@ absl::StatusOr<CompactRange> RangeFromNodes(const NodeSource& nodes, uint64_t si
 // In memory, for tests and small trees.
 class MemoryNodeStore final : public NodeStore {
  public:
-  uint64_t size() const override;
+  uint64_t size() const override { return LeavesStored(nodes_.size()); }
   absl::StatusOr<Hash> Get(int level, uint64_t index) const override;
   absl::Status Add(const Node& node) override;
   absl::Status Truncate(uint64_t tree_size) override;
   absl::Status Sync() override { return absl::OkStatus(); }
 
  private:
-  std::vector<std::vector<Hash>> levels_;
+  std::vector<Hash> nodes_;
 };
 
-// On disk, in `loopgate.merkle-nodes/v1`. Writes are buffered per level and reach the files
-// when a level's buffer fills or on Sync(); Get() sees buffered nodes too. A store opened for
-// reading sees what had been written to the files when it was opened.
+// On disk, in `loopgate.merkle-nodes/v1`: a directory with a file `FORMAT` (the layout's name)
+// and a file `nodes` of 32-byte hashes in append order. Writes are buffered and reach the file
+// when the buffer fills or on Sync(); Get() sees buffered hashes too. A store opened for reading
+// sees what had been written to the file when it was opened.
 //
-// After a crash the files may hold nodes beyond the last committed tree size, or a torn last
+// After a crash the file may hold hashes beyond the last committed tree size, or a torn last
 // record: call Truncate(committed size) after Open before adding or trusting size().
 class FileNodeStore final : public NodeStore {
  public:
-  // Opens the store in `dir`, creating the directory and the FORMAT file when `dir` does not
-  // exist or is empty. Errors: InvalidArgument when `dir` holds something else; Internal for
-  // I/O.
+  // Opens the store in `dir`, creating the directory and its files when `dir` does not exist or
+  // is empty. Errors: InvalidArgument when `dir` holds something else; Internal for I/O.
   static absl::StatusOr<std::unique_ptr<FileNodeStore>> Open(const std::string& dir);
   ~FileNodeStore() override;
 
@@ -96,20 +108,16 @@ class FileNodeStore final : public NodeStore {
   absl::Status Sync() override;
 
  private:
-  struct Level {
-    int fd = -1;
-    uint64_t written = 0;  // Whole records in the file.
-    std::string pending;   // Records not yet written, 32 bytes each.
-    bool dirty = false;    // Written or truncated since the last Sync.
-  };
-
   explicit FileNodeStore(std::string dir) : dir_(std::move(dir)) {}
-  uint64_t Count(int level) const;
-  absl::Status Flush(int level);
+  uint64_t Count() const { return written_ + pending_.size() / kHashSize; }
+  absl::Status Flush();
 
   std::string dir_;
-  std::array<Level, kMaxLevels> levels_;
-  bool dir_dirty_ = false;  // A level file was created since the last Sync.
+  std::string path_;          // dir_ + "/nodes".
+  int fd_ = -1;
+  uint64_t written_ = 0;      // Whole records in the file.
+  std::string pending_;       // Records not yet written, 32 bytes each.
+  bool dirty_ = false;        // Written or truncated since the last Sync.
 };
 
 }  // namespace loopgate::merkle

@@ -118,7 +118,7 @@ TEST_P(NodeStoreConformance, TruncateDropsWhatIsBeyondAndAppendingResumes) {
   // Growing by truncation is impossible: the nodes were never there.
   const absl::Status grow = store->Truncate(91);
   EXPECT_EQ(grow.code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(grow.message().find("holds 90 nodes at level 0; a tree of 91 leaves needs 91"),
+  EXPECT_NE(std::string(grow.message()).find("holds 176 hashes; a tree of 91 leaves needs 177"),
             std::string::npos)
       << grow;
   EXPECT_TRUE(store->Truncate(0).ok());
@@ -130,7 +130,36 @@ INSTANTIATE_TEST_SUITE_P(Backends, NodeStoreConformance, ::testing::Values("memo
 
 // File-specific behaviour: durability, crash recovery, the layout.
 
-TEST(FileNodeStoreTest, LayoutIsOneArrayOf32ByteHashesPerLevel) {
+TEST(NodeOrderTest, PositionsFollowTheOrderAppendsCompleteNodes) {
+  // Each leaf, then the nodes it completes, bottom up.
+  std::vector<std::pair<int, uint64_t>> order;
+  CompactRange range;
+  for (int i = 0; i < 64; ++i) {
+    range.Append(LeafHash(Leaf(i)), [&](const Node& n) { order.push_back({n.level, n.index}); });
+  }
+  ASSERT_EQ(order.size(), NodeCount(64));
+  for (uint64_t at = 0; at < order.size(); ++at) {
+    EXPECT_EQ(NodePosition(order[at].first, order[at].second), at);
+  }
+  EXPECT_EQ(NodeCount(0), 0u);
+  EXPECT_EQ(NodeCount(1), 1u);
+  EXPECT_EQ(NodeCount(2), 3u);
+  EXPECT_EQ(NodeCount(3), 4u);
+  EXPECT_EQ(NodeCount(10'000'000), 20'000'000u - 8);
+  for (uint64_t n = 0; n < 5000; ++n) {
+    EXPECT_EQ(LeavesStored(NodeCount(n)), n);
+    if (NodeCount(n + 1) - NodeCount(n) > 1) {
+      EXPECT_EQ(LeavesStored(NodeCount(n + 1) - 1), n);  // A leaf without all its nodes.
+    }
+  }
+  const uint64_t big = uint64_t{1} << 40;
+  EXPECT_EQ(LeavesStored(NodeCount(big)), big);
+  EXPECT_EQ(LeavesStored(NodeCount(big) - 1), big - 1);  // Its last node missing.
+  EXPECT_EQ(LeavesStored(NodeCount(big) - 41), big - 1);  // Leaf big - 1 and its 40 nodes.
+  EXPECT_EQ(LeavesStored(NodeCount(big) - 42), big - 2);
+}
+
+TEST(FileNodeStoreTest, LayoutIsOneFileOf32ByteHashesInAppendOrder) {
   ScratchDir dir;
   auto store = *FileNodeStore::Open(dir.path());
   CompactRange range;
@@ -140,15 +169,18 @@ TEST(FileNodeStoreTest, LayoutIsOneArrayOf32ByteHashesPerLevel) {
   std::string line;
   std::getline(format, line);
   EXPECT_EQ(line, "loopgate.merkle-nodes/v1");
-  EXPECT_EQ(fs::file_size(dir.path() + "/level-00"), 5u * 32);
-  EXPECT_EQ(fs::file_size(dir.path() + "/level-01"), 2u * 32);
-  EXPECT_EQ(fs::file_size(dir.path() + "/level-02"), 1u * 32);
-  EXPECT_FALSE(fs::exists(dir.path() + "/level-03"));
-  // Node (1, 1) is MTH(leaves 2, 3), at byte 32 of level-01.
-  std::ifstream level1(dir.path() + "/level-01", std::ios::binary);
-  std::string bytes(64, '\0');
-  level1.read(bytes.data(), 64);
-  EXPECT_EQ(bytes.substr(32), AsBytes(NodeHash(LeafHash(Leaf(2)), LeafHash(Leaf(3)))));
+  // 5 leaves: leaf 0, leaf 1, (1,0), leaf 2, leaf 3, (1,1), (2,0), leaf 4.
+  EXPECT_EQ(fs::file_size(dir.path() + "/nodes"), 8u * 32);
+  std::ifstream in(dir.path() + "/nodes", std::ios::binary);
+  std::string bytes(8 * 32, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const Hash n10 = NodeHash(LeafHash(Leaf(0)), LeafHash(Leaf(1)));
+  const Hash n11 = NodeHash(LeafHash(Leaf(2)), LeafHash(Leaf(3)));
+  const Hash expected[] = {LeafHash(Leaf(0)), LeafHash(Leaf(1)), n10, LeafHash(Leaf(2)),
+                           LeafHash(Leaf(3)), n11, NodeHash(n10, n11), LeafHash(Leaf(4))};
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(bytes.substr(32 * i, 32), AsBytes(expected[i])) << i;
+  }
 }
 
 TEST(FileNodeStoreTest, ReopenedStoreRecoversToTheCommittedSizeAfterACrash) {
@@ -168,13 +200,14 @@ TEST(FileNodeStoreTest, ReopenedStoreRecoversToTheCommittedSizeAfterACrash) {
   }  // Destroyed without Sync, with nodes beyond the committed size flushed or not.
   // A torn write: half a record after the last whole one.
   {
-    std::ofstream tail(dir.path() + "/level-00", std::ios::binary | std::ios::app);
+    std::ofstream tail(dir.path() + "/nodes", std::ios::binary | std::ios::app);
     tail << std::string(16, 'x');
   }
   auto store = *FileNodeStore::Open(dir.path());
+  EXPECT_EQ(store->size(), 1300u);  // What the files hold, until recovery.
   ASSERT_TRUE(store->Truncate(1000).ok());
   EXPECT_EQ(store->size(), 1000u);
-  EXPECT_EQ(fs::file_size(dir.path() + "/level-00"), 1000u * 32);
+  EXPECT_EQ(fs::file_size(dir.path() + "/nodes"), NodeCount(1000) * 32);
   auto range = RangeFromNodes(*store, 1000);
   ASSERT_TRUE(range.ok()) << range.status();
   EXPECT_EQ(AsBytes(range->Root()), reference::Mth(leaves, 0, 1000));
@@ -199,14 +232,21 @@ TEST(FileNodeStoreTest, LostNodesBelowTheCommittedSizeAreDataLoss) {
     for (uint64_t i = 0; i < 64; ++i) ASSERT_TRUE(AppendLeaf(range, *store, LeafHash(Leaf(i))).ok());
     ASSERT_TRUE(store->Sync().ok());
   }
-  fs::resize_file(dir.path() + "/level-03", 3 * 32);  // 64 leaves need 8 nodes at level 3.
+  // The file lost its end: the last leaf and the six nodes it completed.
+  fs::resize_file(dir.path() + "/nodes", (NodeCount(64) - 7) * 32);
   auto store = *FileNodeStore::Open(dir.path());
+  EXPECT_EQ(store->size(), 63u);
   const absl::Status s = store->Truncate(64);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(s.message().find("holds 3 nodes at level 3; a tree of 64 leaves needs 8"),
+  EXPECT_NE(std::string(s.message()).find("holds 120 hashes; a tree of 64 leaves needs 127"),
             std::string::npos)
       << s;
-  EXPECT_TRUE(store->Truncate(24).ok());  // 24 >> 3 = 3: what survives is still consistent.
+  EXPECT_TRUE(store->Truncate(63).ok());  // What survives is still a whole tree.
+  EXPECT_EQ(AsBytes(*RootAt(*store, 63)), [] {
+    reference::Leaves leaves;
+    for (uint64_t i = 0; i < 63; ++i) leaves.push_back(Leaf(i));
+    return reference::Mth(leaves, 0, 63);
+  }());
 }
 
 TEST(FileNodeStoreTest, RefusesADirectoryThatIsNotANodeStore) {
@@ -224,13 +264,13 @@ TEST(FileNodeStoreTest, ReadsSeeBufferedAndFlushedNodesAlike) {
   auto store = *FileNodeStore::Open(dir.path());
   MemoryNodeStore memory;
   CompactRange a, b;
-  // Enough leaves that the leaf level's 64 KiB buffer is written out several times.
-  for (uint64_t i = 0; i < 10000; ++i) {
+  // Enough leaves that the 256 KiB write buffer is written out several times.
+  for (uint64_t i = 0; i < 30000; ++i) {
     const Hash h = LeafHash(Leaf(i));
     ASSERT_TRUE(AppendLeaf(a, *store, h).ok());
     ASSERT_TRUE(AppendLeaf(b, memory, h).ok());
   }
-  for (uint64_t i = 0; i < 10000; i += 97) {
+  for (uint64_t i = 0; i < 30000; i += 97) {
     EXPECT_EQ(*store->Get(0, i), *memory.Get(0, i));
     EXPECT_EQ(*store->Get(3, i >> 3), *memory.Get(3, i >> 3));
   }
