@@ -148,8 +148,7 @@ TEST(KeysInit, WritesAPrivateKeyFileAndAPublicOneAndNeverPrintsTheSecret) {
   // A second init refuses and changes nothing.
   Result again = RunLoopgate({"keys", "init", "--dir", dir / "k"});
   EXPECT_EQ(again.exit_code, 1);
-  EXPECT_NE(again.err.find("already exists; a signing key is never overwritten"),
-            std::string::npos)
+  EXPECT_NE(again.err.find("already exists; a signing key is never overwritten"), std::string::npos)
       << again.err;
   EXPECT_EQ(ReadFile(dir / "k/ledger-signing.key"), private_pem);
   // Also when only the public half is left.
@@ -191,7 +190,8 @@ TEST(CheckProof, ProofOfARealEventVerifiesAndEveryTamperingIsNamed) {
                R"(\"transforms\":[\"birth_date=keep\")"),
        "is not proven to be in the tree the checkpoint signs (the entry or its proof was "
        "altered)"},
-      {"relabelled event", Replace(text, "\"event_id\":\"evt-0007\",", "\"event_id\":\"evt-0008\","),
+      {"relabelled event",
+       Replace(text, "\"event_id\":\"evt-0007\",", "\"event_id\":\"evt-0008\","),
        "the entry belongs to event 'evt-0007', not to event 'evt-0008' (a proof for a different "
        "event)"},
       {"forged checkpoint", Replace(text, "tree_size 51", "tree_size 50"),
@@ -209,14 +209,16 @@ TEST(CheckProof, ProofOfARealEventVerifiesAndEveryTamperingIsNamed) {
 
   // Checked with another operator's key.
   f.Write("other.pub", other->public_key().ToPem());
-  Result wrong_key = RunLoopgate({"ledger", "check-proof", proof, "--public-key", f.dir / "other.pub"});
+  Result wrong_key =
+      RunLoopgate({"ledger", "check-proof", proof, "--public-key", f.dir / "other.pub"});
   EXPECT_EQ(wrong_key.exit_code, 1);
   EXPECT_NE(wrong_key.err.find("not the public key given"), std::string::npos) << wrong_key.err;
   // A key file that is not a public key is a usage error.
   Result bad_key = RunLoopgate({"ledger", "check-proof", proof, "--public-key", proof});
   EXPECT_EQ(bad_key.exit_code, 2);
   EXPECT_NE(bad_key.err.find("not a PEM public key"), std::string::npos) << bad_key.err;
-  Result missing = RunLoopgate({"ledger", "check-proof", f.dir / "nope.json", "--public-key", f.pub});
+  Result missing =
+      RunLoopgate({"ledger", "check-proof", f.dir / "nope.json", "--public-key", f.pub});
   EXPECT_EQ(missing.exit_code, 1);
 }
 
@@ -224,8 +226,8 @@ TEST(CheckProof, ConsistencyProofBetweenTwoCheckpoints) {
   Fixture f;
   const std::string old_cp = f.Checkpoint(20);
   const std::string cp = f.Checkpoint(51);
-  const std::string proof = f.Write(
-      "c.json", *merkle::BuildConsistencyProofFile(*f.store, 20, cp, old_cp));
+  const std::string proof =
+      f.Write("c.json", *merkle::BuildConsistencyProofFile(*f.store, 20, cp, old_cp));
   Result ok = RunLoopgate({"ledger", "check-proof", proof, "--public-key", f.pub});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_NE(ok.out.find(StrCat("proof verifies: the ledger of 20 entries with root ",
@@ -235,13 +237,12 @@ TEST(CheckProof, ConsistencyProofBetweenTwoCheckpoints) {
       << ok.out;
   // Without the old checkpoint, a partner compares old_root with the root they hold; another
   // tree's root there does not pass.
-  const std::string bare = ReadFile(f.Write(
-      "bare.json", *merkle::BuildConsistencyProofFile(*f.store, 20, cp)));
-  const std::string other_root =
-      Replace(bare, merkle::HashHex(*merkle::RootAt(*f.store, 20)),
-              merkle::HashHex(*merkle::RootAt(*f.store, 21)));
-  Result r = RunLoopgate(
-      {"ledger", "check-proof", f.Write("t.json", other_root), "--public-key", f.pub});
+  const std::string bare =
+      ReadFile(f.Write("bare.json", *merkle::BuildConsistencyProofFile(*f.store, 20, cp)));
+  const std::string other_root = Replace(bare, merkle::HashHex(*merkle::RootAt(*f.store, 20)),
+                                         merkle::HashHex(*merkle::RootAt(*f.store, 21)));
+  Result r =
+      RunLoopgate({"ledger", "check-proof", f.Write("t.json", other_root), "--public-key", f.pub});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("proof does NOT verify: the consistency proof from 20 to 51 leaves leads "
                        "to old root"),
@@ -255,12 +256,12 @@ TEST(ProofRecipe, DocumentedPythonRecipeAgreesWithCheckProof) {
   Fixture f;
   const std::string script = ExtractRecipe(f.dir / "verify_proof.py");
   const std::string cp = f.Checkpoint(51);
-  const std::string inclusion = f.Write(
-      "p.json", *merkle::BuildInclusionProofFile(*f.store, "evt-0007", f.EntriesOf("evt-0007"), cp));
-  const std::string consistency = f.Write(
-      "c.json", *merkle::BuildConsistencyProofFile(*f.store, 20, cp, f.Checkpoint(20)));
-  const std::string bare = f.Write(
-      "b.json", *merkle::BuildConsistencyProofFile(*f.store, 37, cp));
+  const std::string inclusion =
+      f.Write("p.json",
+              *merkle::BuildInclusionProofFile(*f.store, "evt-0007", f.EntriesOf("evt-0007"), cp));
+  const std::string consistency =
+      f.Write("c.json", *merkle::BuildConsistencyProofFile(*f.store, 20, cp, f.Checkpoint(20)));
+  const std::string bare = f.Write("b.json", *merkle::BuildConsistencyProofFile(*f.store, 37, cp));
 
   for (const std::string& path : {inclusion, consistency, bare}) {
     SCOPED_TRACE(path);
@@ -288,13 +289,13 @@ TEST(ProofRecipe, DocumentedPythonRecipeAgreesWithCheckProof) {
        f.pub, "is not in the signed tree"},
       {"altered proof hash", Replace(text, first_proof_hash, flipped), f.pub,
        "is not in the signed tree"},
-      {"relabelled event", Replace(text, "\"event_id\":\"evt-0007\",", "\"event_id\":\"evt-0008\","),
-       f.pub, "belongs to event 'evt-0007', not 'evt-0008'"},
+      {"relabelled event",
+       Replace(text, "\"event_id\":\"evt-0007\",", "\"event_id\":\"evt-0008\","), f.pub,
+       "belongs to event 'evt-0007', not 'evt-0008'"},
       {"forged checkpoint", Replace(text, "tree_size 51", "tree_size 50"), f.pub,
        "signature does not verify"},
       {"another operator's key", text, f.dir / "other.pub", "names signing key"},
-      {"altered old root",
-       Replace(cons, "\"old_root\":\"", "\"old_root\":\"0"), f.pub,
+      {"altered old root", Replace(cons, "\"old_root\":\"", "\"old_root\":\"0"), f.pub,
        "old_root is not 64 lowercase hex digits"},
       {"consistency to another tree", Replace(cons, "tree_size 51", "tree_size 52"), f.pub,
        "signature does not verify"},

@@ -48,8 +48,9 @@ int InitCommand(const std::string& dir) {
   for (const std::string& p : {private_path, public_path}) {
     if (fs::exists(fs::symlink_status(p, ec))) {
       return Fail(absl::AlreadyExistsError(
-          StrCat(p, " already exists; a signing key is never overwritten (move the old key "
-                    "away first, and keep it: checkpoints it signed still need its public key)")));
+          StrCat(p,
+                 " already exists; a signing key is never overwritten (move the old key "
+                 "away first, and keep it: checkpoints it signed still need its public key)")));
     }
   }
   if (!fs::exists(dir, ec)) {
@@ -68,10 +69,11 @@ int InitCommand(const std::string& dir) {
     ::unlink(private_path.c_str());  // No half-made key pair is left behind.
     return Fail(s);
   }
-  std::printf("created an Ed25519 ledger signing key, key id %s\n"
-              "  private key: %s (mode 0600: keep it secret and backed up)\n"
-              "  public key:  %s (give it to whoever checks proofs)\n",
-              pub.KeyId().c_str(), private_path.c_str(), public_path.c_str());
+  std::printf(
+      "created an Ed25519 ledger signing key, key id %s\n"
+      "  private key: %s (mode 0600: keep it secret and backed up)\n"
+      "  public key:  %s (give it to whoever checks proofs)\n",
+      pub.KeyId().c_str(), private_path.c_str(), public_path.c_str());
   return kOk;
 }
 
@@ -85,8 +87,9 @@ void AddKeysCommands(Commands& commands) {
       "init", "Create an Ed25519 key pair for signing ledger checkpoints: DIR/" +
                   std::string(kPrivateName) + " (private, mode 0600) and DIR/" + kPublicName +
                   ". Refuses to overwrite an existing key; never prints the private key");
-  init->add_option("--dir", *dir, "Directory for the key files (created with mode 0700 if "
-                                  "missing)")
+  init->add_option("--dir", *dir,
+                   "Directory for the key files (created with mode 0700 if "
+                   "missing)")
       ->required();
   commands.On(init, [dir] { return InitCommand(*dir); });
 }

@@ -93,7 +93,8 @@ int CheckProofCommand(const std::string& file, const std::string& key_path) {
 
 void AddLedgerCommands(Commands& commands) {
   auto state = std::make_shared<std::string>();
-  auto* ledger_cmd = commands.app().add_subcommand("ledger", "Verify or export the audit ledger, or check a proof");
+  auto* ledger_cmd = commands.app().add_subcommand(
+      "ledger", "Verify or export the audit ledger, or check a proof");
   ledger_cmd->require_subcommand(1);
   auto* verify = ledger_cmd->add_subcommand("verify", "Recompute the hash chain; exit 1 naming "
                                                       "the first bad entry if it does not hold");

@@ -105,7 +105,8 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromPem(std::string_view pem)
 
 absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromRaw(std::string_view raw) {
   if (raw.size() != kEd25519PublicKeySize) {
-    return absl::InvalidArgumentError(StrCat("an Ed25519 public key is 32 bytes, not ", raw.size()));
+    return absl::InvalidArgumentError(
+        StrCat("an Ed25519 public key is 32 bytes, not ", raw.size()));
   }
   EVP_PKEY* key = EVP_PKEY_new_raw_public_key(
       EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
@@ -124,7 +125,8 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::LoadPemFile(const std::string
   if (!text.ok()) return text.status();
   auto key = FromPem(*text);
   if (!key.ok()) {
-    return absl::Status(key.status().code(), StrCat(path, ": ", std::string(key.status().message())));
+    return absl::Status(key.status().code(),
+                        StrCat(path, ": ", std::string(key.status().message())));
   }
   return key;
 }
@@ -170,8 +172,7 @@ Ed25519PrivateKey::Ed25519PrivateKey(EVP_PKEY* key, Ed25519PublicKey public_key)
 Ed25519PrivateKey::~Ed25519PrivateKey() { EVP_PKEY_free(key_); }  // Cleanses the key.
 
 absl::StatusOr<std::unique_ptr<Ed25519PrivateKey>> Ed25519PrivateKey::Generate() {
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(
-      EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
   EVP_PKEY* key = nullptr;
   if (ctx == nullptr || EVP_PKEY_keygen_init(ctx.get()) != 1 ||
       EVP_PKEY_keygen(ctx.get(), &key) != 1) {
@@ -216,8 +217,8 @@ absl::StatusOr<std::unique_ptr<Ed25519PrivateKey>> Ed25519PrivateKey::LoadPemFil
   EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, &NoPassphrase, nullptr);
   ClearOpenSslErrors();
   if (key == nullptr) {
-    return absl::InvalidArgumentError(
-        StrCat(path, ": not an unencrypted PEM private key (expected \"-----BEGIN PRIVATE KEY-----\")"));
+    return absl::InvalidArgumentError(StrCat(
+        path, ": not an unencrypted PEM private key (expected \"-----BEGIN PRIVATE KEY-----\")"));
   }
   if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
     EVP_PKEY_free(key);
@@ -247,8 +248,8 @@ absl::Status Ed25519PrivateKey::WriteNewPemFile(const std::string& path) const {
   {
     // Straight to the file descriptor: the PEM text never sits in a buffer of ours.
     Bio bio(BIO_new_fd(fd, BIO_NOCLOSE));
-    ok = ok && bio != nullptr && PEM_write_bio_PrivateKey(bio.get(), key_, nullptr, nullptr, 0,
-                                                          nullptr, nullptr) == 1;
+    ok = ok && bio != nullptr &&
+         PEM_write_bio_PrivateKey(bio.get(), key_, nullptr, nullptr, 0, nullptr, nullptr) == 1;
     ok = ok && BIO_flush(bio.get()) == 1;
   }
   ClearOpenSslErrors();

@@ -66,7 +66,8 @@ TEST(Ed25519Test, Rfc8032VectorsSignAndVerify) {
     std::string message;
     const char* sig;
   };
-  for (const Case& c : {Case{kSecret1, kPublic1, "", kSig1}, Case{kSecret2, kPublic2, "\x72", kSig2}}) {
+  for (const Case& c :
+       {Case{kSecret1, kPublic1, "", kSig1}, Case{kSecret2, kPublic2, "\x72", kSig2}}) {
     WriteFileWithMode(dir / "k.pem", PrivatePem(c.secret), 0600);
     auto key = Ed25519PrivateKey::LoadPemFile(dir / "k.pem");
     ASSERT_TRUE(key.ok()) << key.status();
@@ -171,8 +172,7 @@ TEST(Ed25519Test, LoadRefusesKeysOthersCanReadAndThingsThatAreNotEd25519Keys) {
             absl::StatusCode::kNotFound);
   // A private key where a public key is expected is not accepted as one.
   EXPECT_FALSE(Ed25519PublicKey::FromPem(PrivatePem(kSecret1)).ok());
-  EXPECT_EQ(Ed25519PublicKey::FromRaw("short").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Ed25519PublicKey::FromRaw("short").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -77,8 +77,9 @@ absl::StatusOr<std::vector<Hash>> HashList(object o, std::string_view name,
     std::optional<Hash> h;
     if (e.get_string().get(hex) == simdjson::SUCCESS) h = HashFromHex(hex);
     if (!h) {
-      return Malformed(StrCat(where, " proof hash ", i, " (counting from 0) is not 64 lowercase "
-                                     "hex digits"));
+      return Malformed(StrCat(where, " proof hash ", i,
+                              " (counting from 0) is not 64 lowercase "
+                              "hex digits"));
     }
     out.push_back(*h);
     ++i;
@@ -147,16 +148,18 @@ absl::StatusOr<ProofReport> CheckInclusion(object root, const crypto::Ed25519Pub
       return Malformed(StrCat(where, ": entries must be in increasing index order, each once"));
     }
     if (index >= cp.checkpoint.tree_size) {
-      return absl::DataLossError(StrCat(where, " is not in the tree the checkpoint signs, which has ",
+      return absl::DataLossError(StrCat(where,
+                                        " is not in the tree the checkpoint signs, which has ",
                                         cp.checkpoint.tree_size, " entries"));
     }
     RETURN_IF_ERROR(CheckEntryText(text, event_id, index, where));
-    const absl::Status s = VerifyInclusion(LeafHash(text), index, cp.checkpoint.tree_size, proof,
-                                           cp.checkpoint.root);
+    const absl::Status s =
+        VerifyInclusion(LeafHash(text), index, cp.checkpoint.tree_size, proof, cp.checkpoint.root);
     if (!s.ok()) {
-      return absl::Status(s.code(), StrCat(where, " is not proven to be in the tree the "
-                                                  "checkpoint signs (the entry or its proof was "
-                                                  "altered): ",
+      return absl::Status(s.code(), StrCat(where,
+                                           " is not proven to be in the tree the "
+                                           "checkpoint signs (the entry or its proof was "
+                                           "altered): ",
                                            std::string(s.message())));
     }
     report.indexes.push_back(index);

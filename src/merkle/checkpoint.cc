@@ -64,7 +64,8 @@ absl::StatusOr<Checkpoint> ParseBody(std::string_view body) {
   Checkpoint c;
   ASSIGN_OR_RETURN(std::string_view size, Value(lines, 2, "tree_size"));
   const auto [end, ec] = std::from_chars(size.data(), size.data() + size.size(), c.tree_size);
-  if (ec != std::errc() || end != size.data() + size.size() || (size.size() > 1 && size[0] == '0')) {
+  if (ec != std::errc() || end != size.data() + size.size() ||
+      (size.size() > 1 && size[0] == '0')) {
     return BadLine(2, "must hold the tree size in decimal");
   }
   ASSIGN_OR_RETURN(std::string_view root, Value(lines, 3, "root_hash"));
@@ -104,11 +105,11 @@ absl::StatusOr<std::string> CheckpointBody(const Checkpoint& c) {
   if (!IsKeyId(c.key_id)) {
     return absl::InvalidArgumentError("a checkpoint's key id must be sha256:<64 hex digits>");
   }
-  return StrCat(kCheckpointFormat, "\n",                          //
-                "tree_size ", c.tree_size, "\n",                  //
-                "root_hash ", HashHex(c.root), "\n",              //
-                "time ", common::FormatRfc3339(c.time), "\n",     //
-                "policy_version ", c.policy_version, "\n",        //
+  return StrCat(kCheckpointFormat, "\n",                       //
+                "tree_size ", c.tree_size, "\n",               //
+                "root_hash ", HashHex(c.root), "\n",           //
+                "time ", common::FormatRfc3339(c.time), "\n",  //
+                "policy_version ", c.policy_version, "\n",     //
                 "key_id ", c.key_id, "\n");
 }
 
@@ -159,9 +160,9 @@ absl::StatusOr<SignedCheckpoint> VerifySignedCheckpoint(std::string_view text,
                                       want, ")"));
   }
   if (!key.Verify(signed_cp.body, signed_cp.signature).ok()) {
-    return absl::DataLossError(StrCat(
-        "the checkpoint's signature does not verify with the public key given (", want,
-        "): the checkpoint was altered after it was signed, or forged"));
+    return absl::DataLossError(
+        StrCat("the checkpoint's signature does not verify with the public key given (", want,
+               "): the checkpoint was altered after it was signed, or forged"));
   }
   return signed_cp;
 }

@@ -27,12 +27,18 @@ TEST(CheckpointTest, BodyIsSixLinesInTheDocumentedForm) {
   c.key_id = Key().public_key().KeyId();
   auto body = CheckpointBody(c);
   ASSERT_TRUE(body.ok()) << body.status();
-  EXPECT_EQ(*body, "loopgate.checkpoint/v1\n"
-                   "tree_size 51\n"
-                   "root_hash " + HashHex(c.root) + "\n"
-                   "time 2026-06-30T12:00:00Z\n"
-                   "policy_version " + c.policy_version + "\n"
-                   "key_id " + c.key_id + "\n");
+  EXPECT_EQ(*body,
+            "loopgate.checkpoint/v1\n"
+            "tree_size 51\n"
+            "root_hash " +
+                HashHex(c.root) +
+                "\n"
+                "time 2026-06-30T12:00:00Z\n"
+                "policy_version " +
+                c.policy_version +
+                "\n"
+                "key_id " +
+                c.key_id + "\n");
 }
 
 TEST(CheckpointTest, SignedTextRoundTripsAndVerifies) {

@@ -41,8 +41,8 @@ absl::Status NotStored(int level, uint64_t index, uint64_t leaves) {
 
 absl::Status OutOfOrder(const Node& node, uint64_t count) {
   if (!Addressable(node.level, node.index)) {
-    return absl::InvalidArgumentError(StrCat("no Merkle node (level ", node.level, ", index ",
-                                             node.index, ")"));
+    return absl::InvalidArgumentError(
+        StrCat("no Merkle node (level ", node.level, ", index ", node.index, ")"));
   }
   return absl::FailedPreconditionError(StrCat(
       "Merkle node (level ", node.level, ", index ", node.index, ") is hash number ",
@@ -208,10 +208,9 @@ absl::StatusOr<Hash> FileNodeStore::Get(int level, uint64_t index) const {
         ::pread(fd_, h.data() + got, kHashSize - got, static_cast<off_t>(at * kHashSize + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return absl::DataLossError(StrCat("cannot read Merkle node (level ", level, ", index ",
-                                        index, ") from ", path_,
-                                        n < 0 ? StrCat(": ", std::strerror(errno))
-                                              : std::string(": the file is shorter")));
+      return absl::DataLossError(StrCat(
+          "cannot read Merkle node (level ", level, ", index ", index, ") from ", path_,
+          n < 0 ? StrCat(": ", std::strerror(errno)) : std::string(": the file is shorter")));
     }
     got += static_cast<size_t>(n);
   }

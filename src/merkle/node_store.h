@@ -113,11 +113,11 @@ class FileNodeStore final : public NodeStore {
   absl::Status Flush();
 
   std::string dir_;
-  std::string path_;          // dir_ + "/nodes".
+  std::string path_;  // dir_ + "/nodes".
   int fd_ = -1;
-  uint64_t written_ = 0;      // Whole records in the file.
-  std::string pending_;       // Records not yet written, 32 bytes each.
-  bool dirty_ = false;        // Written or truncated since the last Sync.
+  uint64_t written_ = 0;  // Whole records in the file.
+  std::string pending_;   // Records not yet written, 32 bytes each.
+  bool dirty_ = false;    // Written or truncated since the last Sync.
 };
 
 }  // namespace loopgate::merkle

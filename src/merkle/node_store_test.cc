@@ -154,7 +154,7 @@ TEST(NodeOrderTest, PositionsFollowTheOrderAppendsCompleteNodes) {
   }
   const uint64_t big = uint64_t{1} << 40;
   EXPECT_EQ(LeavesStored(NodeCount(big)), big);
-  EXPECT_EQ(LeavesStored(NodeCount(big) - 1), big - 1);  // Its last node missing.
+  EXPECT_EQ(LeavesStored(NodeCount(big) - 1), big - 1);   // Its last node missing.
   EXPECT_EQ(LeavesStored(NodeCount(big) - 41), big - 1);  // Leaf big - 1 and its 40 nodes.
   EXPECT_EQ(LeavesStored(NodeCount(big) - 42), big - 2);
 }
@@ -176,8 +176,9 @@ TEST(FileNodeStoreTest, LayoutIsOneFileOf32ByteHashesInAppendOrder) {
   in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   const Hash n10 = NodeHash(LeafHash(Leaf(0)), LeafHash(Leaf(1)));
   const Hash n11 = NodeHash(LeafHash(Leaf(2)), LeafHash(Leaf(3)));
-  const Hash expected[] = {LeafHash(Leaf(0)), LeafHash(Leaf(1)), n10, LeafHash(Leaf(2)),
-                           LeafHash(Leaf(3)), n11, NodeHash(n10, n11), LeafHash(Leaf(4))};
+  const Hash expected[] = {LeafHash(Leaf(0)),  LeafHash(Leaf(1)), n10,
+                           LeafHash(Leaf(2)),  LeafHash(Leaf(3)), n11,
+                           NodeHash(n10, n11), LeafHash(Leaf(4))};
   for (size_t i = 0; i < 8; ++i) {
     EXPECT_EQ(bytes.substr(32 * i, 32), AsBytes(expected[i])) << i;
   }
@@ -229,7 +230,8 @@ TEST(FileNodeStoreTest, LostNodesBelowTheCommittedSizeAreDataLoss) {
   {
     auto store = *FileNodeStore::Open(dir.path());
     CompactRange range;
-    for (uint64_t i = 0; i < 64; ++i) ASSERT_TRUE(AppendLeaf(range, *store, LeafHash(Leaf(i))).ok());
+    for (uint64_t i = 0; i < 64; ++i)
+      ASSERT_TRUE(AppendLeaf(range, *store, LeafHash(Leaf(i))).ok());
     ASSERT_TRUE(store->Sync().ok());
   }
   // The file lost its end: the last leaf and the six nodes it completed.

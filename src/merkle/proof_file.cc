@@ -55,8 +55,8 @@ absl::StatusOr<std::string> BuildInclusionProofFile(const NodeSource& nodes,
     }
     if (e.index >= cp.tree_size) {
       return absl::InvalidArgumentError(StrCat("leaf index ", e.index,
-                                               " is not in the checkpoint's tree of ",
-                                               cp.tree_size, " entries"));
+                                               " is not in the checkpoint's tree of ", cp.tree_size,
+                                               " entries"));
     }
     ASSIGN_OR_RETURN(Hash stored, nodes.Get(0, e.index));
     if (LeafHash(e.text) != stored) {
@@ -82,15 +82,15 @@ absl::StatusOr<std::string> BuildConsistencyProofFile(const NodeSource& nodes, u
                                                       std::string_view old_checkpoint) {
   ASSIGN_OR_RETURN(Checkpoint cp, CheckedCheckpoint(nodes, signed_checkpoint, "checkpoint"));
   if (old_size == 0 || old_size > cp.tree_size) {
-    return absl::InvalidArgumentError(
-        StrCat("a consistency proof to the checkpoint of ", cp.tree_size,
-               " entries needs an old size from 1 to ", cp.tree_size, ", not ", old_size));
+    return absl::InvalidArgumentError(StrCat("a consistency proof to the checkpoint of ",
+                                             cp.tree_size, " entries needs an old size from 1 to ",
+                                             cp.tree_size, ", not ", old_size));
   }
   if (!old_checkpoint.empty()) {
     ASSIGN_OR_RETURN(Checkpoint old, CheckedCheckpoint(nodes, old_checkpoint, "old checkpoint"));
     if (old.tree_size != old_size) {
-      return absl::InvalidArgumentError(StrCat("the old checkpoint is for ", old.tree_size,
-                                               " entries, not ", old_size));
+      return absl::InvalidArgumentError(
+          StrCat("the old checkpoint is for ", old.tree_size, " entries, not ", old_size));
     }
   }
   ASSIGN_OR_RETURN(Hash old_root, RootAt(nodes, old_size));

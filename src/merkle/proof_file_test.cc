@@ -21,13 +21,13 @@ using common::StrCat;
 // A ledger entry in the canonical form (members sorted, no whitespace); only the members the
 // checks read matter here.
 std::string Entry(uint64_t seq, std::string_view event_id, std::string_view sink) {
-  return StrCat(R"({"decision":"allow","event_id":")", event_id, R"(","seq":)", seq,
-                R"(,"sink":")", sink, R"(","v":1})");
+  return StrCat(R"({"decision":"allow","event_id":")", event_id, R"(","seq":)", seq, R"(,"sink":")",
+                sink, R"(","v":1})");
 }
 
 // A ledger of 20 events with 1-3 entries each, its tree, and checkpoints signed with one key.
 struct Ledger {
-  std::vector<std::string> entries;  // entries[i] has seq i + 1.
+  std::vector<std::string> entries;                  // entries[i] has seq i + 1.
   std::vector<std::vector<uint64_t>> event_indexes;  // Leaf indexes of evt-<k>, k from 1.
   MemoryNodeStore store;
   CompactRange range;
@@ -89,11 +89,11 @@ absl::Status Check(const std::string& file, const crypto::Ed25519PrivateKey& key
   return CheckProof(file, key.public_key()).status();
 }
 
-#define EXPECT_FAILS_WITH(status, code_, text)                                   \
-  do {                                                                           \
-    const absl::Status s_ = (status);                                            \
-    EXPECT_EQ(s_.code(), absl::StatusCode::code_) << s_;                         \
-    EXPECT_NE(std::string(s_.message()).find(text), std::string::npos) << s_;    \
+#define EXPECT_FAILS_WITH(status, code_, text)                                \
+  do {                                                                        \
+    const absl::Status s_ = (status);                                         \
+    EXPECT_EQ(s_.code(), absl::StatusCode::code_) << s_;                      \
+    EXPECT_NE(std::string(s_.message()).find(text), std::string::npos) << s_; \
   } while (false)
 
 TEST(ProofFileTest, InclusionProofOfAnEventVerifies) {
@@ -133,22 +133,22 @@ TEST(ProofFileTest, AlteredEntryOrProofIsCaught) {
   const uint64_t second = ledger.event_indexes[7][1];
 
   // An entry's text altered (a sink changed) inside the file.
-  EXPECT_FAILS_WITH(Check(Replace(file, R"(\"sink\":\"analytics_lake\")",
-                                  R"(\"sink\":\"crm_export\")")),
-                    kDataLoss,
-                    StrCat("entry 2 of 3 (leaf index ", second,
-                           ") is not proven to be in the tree the checkpoint signs (the entry or "
-                           "its proof was altered): the inclusion proof for leaf ",
-                           second));
+  EXPECT_FAILS_WITH(
+      Check(Replace(file, R"(\"sink\":\"analytics_lake\")", R"(\"sink\":\"crm_export\")")),
+      kDataLoss,
+      StrCat("entry 2 of 3 (leaf index ", second,
+             ") is not proven to be in the tree the checkpoint signs (the entry or "
+             "its proof was altered): the inclusion proof for leaf ",
+             second));
   // A proof hash altered.
   const size_t at = file.find("\"proof\":[\"") + 10;
   std::string bad = file;
   bad[at] = bad[at] == '0' ? '1' : '0';
   EXPECT_FAILS_WITH(Check(bad), kDataLoss, "is not proven to be in the tree");
   // An entry claimed at another index: its seq no longer matches.
-  EXPECT_FAILS_WITH(Check(Replace(file, StrCat("\"index\":", second),
-                                  StrCat("\"index\":", second + 1))),
-                    kDataLoss, StrCat("the entry's seq is not ", second + 2));
+  EXPECT_FAILS_WITH(
+      Check(Replace(file, StrCat("\"index\":", second), StrCat("\"index\":", second + 1))),
+      kDataLoss, StrCat("the entry's seq is not ", second + 2));
 }
 
 TEST(ProofFileTest, ProofForADifferentEventIsCaught) {
@@ -162,8 +162,7 @@ TEST(ProofFileTest, ProofForADifferentEventIsCaught) {
                     "different event)");
   // Another event's valid proof presented for this event (the builder does not stop it; the
   // check does).
-  const std::string other =
-      *BuildInclusionProofFile(ledger.store, "evt-8", ledger.Proven(9), cp);
+  const std::string other = *BuildInclusionProofFile(ledger.store, "evt-8", ledger.Proven(9), cp);
   EXPECT_FAILS_WITH(Check(other), kDataLoss, "belongs to event 'evt-9', not to event 'evt-8'");
 }
 
@@ -175,8 +174,9 @@ TEST(ProofFileTest, ForgedCheckpointIsCaught) {
   auto other = *crypto::Ed25519PrivateKey::Generate();
 
   // The checkpoint's body edited (a smaller tree claimed), its signature kept.
-  EXPECT_FAILS_WITH(Check(Replace(file, StrCat("tree_size ", size), StrCat("tree_size ", size - 1))),
-                    kDataLoss, "the checkpoint's signature does not verify with the public key");
+  EXPECT_FAILS_WITH(
+      Check(Replace(file, StrCat("tree_size ", size), StrCat("tree_size ", size - 1))), kDataLoss,
+      "the checkpoint's signature does not verify with the public key");
   // The whole file built by someone else, with a checkpoint signed by their key.
   const std::string theirs = *BuildInclusionProofFile(ledger.store, "evt-8", ledger.Proven(8),
                                                       SignedAt(ledger.store, size, *other));
@@ -238,9 +238,8 @@ TEST(ProofFileTest, ALedgerRewrittenAfterItsCheckpointIsCaught) {
 
     // A proof made from the rewritten tree and paired with the old checkpoint by hand.
     const std::string fresh_cp = SignedAt(rewritten.store, size);
-    const std::string made =
-        *BuildInclusionProofFile(rewritten.store, event_id, {{10, rewritten.entries[10]}},
-                                 fresh_cp);
+    const std::string made = *BuildInclusionProofFile(rewritten.store, event_id,
+                                                      {{10, rewritten.entries[10]}}, fresh_cp);
     std::string hand = Replace(made, Json(fresh_cp), Json(old_cp));
     if (kind == "dropped" || kind == "inserted") {
       // Entry 10 moved: present it under its original position and seq.
@@ -257,9 +256,9 @@ TEST(ProofFileTest, ALedgerRewrittenAfterItsCheckpointIsCaught) {
     const std::string cons = *BuildConsistencyProofFile(rewritten.store, size, new_cp);
     EXPECT_TRUE(Check(cons).ok());  // Consistent with the rewritten past, by itself...
     // ... but not with the old checkpoint the partner holds.
-    EXPECT_FAILS_WITH(Check(Replace(cons, "\"old_checkpoint\":null",
-                                    "\"old_checkpoint\":" + Json(old_cp))),
-                      kDataLoss, "the old checkpoint signs a tree of");
+    EXPECT_FAILS_WITH(
+        Check(Replace(cons, "\"old_checkpoint\":null", "\"old_checkpoint\":" + Json(old_cp))),
+        kDataLoss, "the old checkpoint signs a tree of");
     // And with the old root put in, the proof itself fails.
     const std::string old_root = HashHex(original.range.Root());
     auto rooted = Replace(cons, "\"old_root\":\"" + HashHex(*RootAt(rewritten.store, size)),
@@ -300,9 +299,9 @@ TEST(ProofFileTest, ConsistencyProofBetweenCheckpointsVerifies) {
       kInvalidArgument, "the old checkpoint is for 6 entries, not 5");
   // The new size or root of the file not the checkpoint's.
   const std::string file = *BuildConsistencyProofFile(ledger.store, 7, cp);
-  EXPECT_FAILS_WITH(Check(Replace(file, StrCat("\"new_size\":", size),
-                                  StrCat("\"new_size\":", size + 1))),
-                    kDataLoss, "not the new tree of the proof");
+  EXPECT_FAILS_WITH(
+      Check(Replace(file, StrCat("\"new_size\":", size), StrCat("\"new_size\":", size + 1))),
+      kDataLoss, "not the new tree of the proof");
 }
 
 TEST(ProofFileTest, BuilderRefusesEntriesItCannotProve) {

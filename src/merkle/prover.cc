@@ -30,7 +30,7 @@ absl::Status AppendPath(const NodeSource& nodes, int level, uint64_t index, uint
     // A left sibling is always perfect; a right one may be cut by the tree's right edge.
     const uint64_t end = std::min(tree_size, begin + (uint64_t{1} << level));
     auto h = end - begin == (uint64_t{1} << level) ? nodes.Get(level, sibling)
-                                                    : SubtreeHash(nodes, begin, end);
+                                                   : SubtreeHash(nodes, begin, end);
     if (!h.ok()) return h.status();
     out->push_back(*h);
   }
@@ -76,8 +76,8 @@ absl::StatusOr<Hash> RootAt(const NodeSource& nodes, uint64_t tree_size) {
 absl::StatusOr<std::vector<Hash>> InclusionProof(const NodeSource& nodes, uint64_t index,
                                                  uint64_t tree_size) {
   if (index >= tree_size) {
-    return absl::InvalidArgumentError(StrCat("leaf ", index, " is not in a tree of ", tree_size,
-                                             " leaves"));
+    return absl::InvalidArgumentError(
+        StrCat("leaf ", index, " is not in a tree of ", tree_size, " leaves"));
   }
   if (absl::Status s = CheckCovered(nodes, tree_size); !s.ok()) return s;
   std::vector<Hash> proof;
@@ -88,9 +88,9 @@ absl::StatusOr<std::vector<Hash>> InclusionProof(const NodeSource& nodes, uint64
 absl::StatusOr<std::vector<Hash>> ConsistencyProof(const NodeSource& nodes, uint64_t old_size,
                                                    uint64_t new_size) {
   if (old_size == 0 || old_size > new_size) {
-    return absl::InvalidArgumentError(
-        StrCat("no consistency proof from ", old_size, " to ", new_size,
-               " leaves: it needs 0 < old size <= new size"));
+    return absl::InvalidArgumentError(StrCat("no consistency proof from ", old_size, " to ",
+                                             new_size,
+                                             " leaves: it needs 0 < old size <= new size"));
   }
   if (absl::Status s = CheckCovered(nodes, new_size); !s.ok()) return s;
   std::vector<Hash> proof;

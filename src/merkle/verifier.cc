@@ -80,8 +80,8 @@ size_t ConsistencyProofLength(uint64_t old_size, uint64_t new_size) {
 absl::Status VerifyInclusion(std::string_view leaf_hash, uint64_t index, uint64_t tree_size,
                              absl::Span<const std::string_view> proof, std::string_view root) {
   if (index >= tree_size) {
-    return absl::InvalidArgumentError(StrCat("leaf index ", index, " is not in a tree of ",
-                                             tree_size, " leaves"));
+    return absl::InvalidArgumentError(
+        StrCat("leaf index ", index, " is not in a tree of ", tree_size, " leaves"));
   }
   if (absl::Status s = CheckLength("the leaf hash", leaf_hash); !s.ok()) return s;
   if (absl::Status s = CheckLength("the root hash", root); !s.ok()) return s;
@@ -130,8 +130,8 @@ absl::Status VerifyConsistency(uint64_t old_size, uint64_t new_size, std::string
                                std::string_view new_root,
                                absl::Span<const std::string_view> proof) {
   if (new_size < old_size) {
-    return absl::InvalidArgumentError(StrCat("the new tree size ", new_size,
-                                             " is smaller than the old one, ", old_size));
+    return absl::InvalidArgumentError(
+        StrCat("the new tree size ", new_size, " is smaller than the old one, ", old_size));
   }
   if (old_size == new_size) {
     if (!proof.empty()) {

@@ -35,13 +35,12 @@ absl::Status VerifyInclusion(const Hash& leaf_hash, uint64_t index, uint64_t tre
 // OK when `proof` shows that the tree of `old_size` leaves with root `old_root` is a prefix of
 // the tree of `new_size` leaves with root `new_root`.
 absl::Status VerifyConsistency(uint64_t old_size, uint64_t new_size, std::string_view old_root,
-                               std::string_view new_root,
-                               absl::Span<const std::string_view> proof);
+                               std::string_view new_root, absl::Span<const std::string_view> proof);
 absl::Status VerifyConsistency(uint64_t old_size, uint64_t new_size, const Hash& old_root,
                                const Hash& new_root, absl::Span<const Hash> proof);
 
 // The number of hashes a valid proof has.
-size_t InclusionProofLength(uint64_t index, uint64_t tree_size);          // index < tree_size
-size_t ConsistencyProofLength(uint64_t old_size, uint64_t new_size);      // 0 < old <= new
+size_t InclusionProofLength(uint64_t index, uint64_t tree_size);      // index < tree_size
+size_t ConsistencyProofLength(uint64_t old_size, uint64_t new_size);  // 0 < old <= new
 
 }  // namespace loopgate::merkle
