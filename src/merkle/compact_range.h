@@ -1,8 +1,8 @@
 #pragma once
 // The compact range of a growing RFC 6962 tree: the roots of the perfect subtrees that make up
-// leaves [0, n), one per set bit of n, largest (leftmost) first. Appending a leaf costs on
-// average two hashes and never reads earlier leaves; the tree's root is the right fold of the
-// frontier. See docs/ledger-format.md section 9.
+// leaves [0, n), one per set bit of n, largest (leftmost) first. Appending a leaf hash costs one
+// node hash on average (one per trailing one bit of n) and never reads earlier leaves; the
+// tree's root is the right fold of the frontier. See docs/ledger-format.md section 9.
 //
 // Nodes are named by (level, index): the perfect subtree of 2^level leaves starting at leaf
 // index * 2^level. Level 0 nodes are the leaf hashes themselves.
