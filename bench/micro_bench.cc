@@ -11,6 +11,23 @@
 //   BM_LedgerAppend         ledger::Writer::Append, committing every 8192 entries as the router
 //                           does (SaveHead + COMMIT + BEGIN IMMEDIATE inside the timed loop).
 //
+// The ledger's Merkle tree (src/merkle, docs/ledger-format.md section 9), per entry of about 680
+// bytes (the analytics_lake allow of ledger-format.md section 3):
+//   BM_ChainHash            SHA-256 of the entry: what the hash chain already pays.
+//   BM_MerkleLeafHash       SHA-256(0x00 || entry): the extra pass a leaf costs.
+//   BM_CompactRangeAppend   CompactRange::Append of a leaf hash (node hashes only).
+//   BM_MerkleAppend         leaf hash + compact range + FileNodeStore, synced every 8192
+//                           entries: everything the tree adds to an append.
+//   BM_SignCheckpoint       building and signing a loopgate.checkpoint/v1 (once per run).
+// And on a FileNodeStore of 10M leaves, built once in $TMPDIR (about 640 MB, a few seconds;
+// page cache warm):
+//   BM_InclusionProof_10M   InclusionProof for a random leaf.
+//   BM_ConsistencyProof_10M ConsistencyProof from a random size.
+//   BM_ProveEvent_10M       BuildInclusionProofFile for a random event's 3 entries: the root
+//                           check against the checkpoint, the leaves, the proofs, the JSON.
+//   BM_VerifyInclusion      VerifyInclusion of a proof in the 10M tree (24 hashes).
+//   BM_CheckProofFile       CheckProof of BM_ProveEvent_10M's file: JSON, Ed25519, 3 proofs.
+//
 // Inputs: examples/reference/catalog.yaml and ../shared/scenarios/reference/. Temporary state
 // lives under $TMPDIR (default /tmp) and is removed at exit.
 
@@ -22,6 +39,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +51,12 @@
 #include "consent/consent.h"
 #include "event/event.h"
 #include "ledger/ledger.h"
+#include "merkle/check_proof.h"
+#include "merkle/checkpoint.h"
+#include "merkle/node_store.h"
+#include "merkle/proof_file.h"
+#include "merkle/prover.h"
+#include "merkle/verifier.h"
 #include "policy/policy.h"
 #include "sink/sink.h"
 #include "store/store.h"
@@ -358,6 +382,174 @@ void BM_LedgerAppend(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 
+// The analytics_lake allow of docs/ledger-format.md section 3: a typical entry, 682 bytes.
+constexpr std::string_view kEntry =
+    R"({"consent_ids":["c-p1a"],"consent_scope":null,"consent_versions":["2026-01-01T00:00:05Z"],)"
+    R"("decision":"allow","delivered":"sha256:214436ef2a7e8b50fda89bc32262abc0d37b602b0566c17382acfc)"
+    R"(762c948e88","detail":null,"event_id":"evt-0007","line":7,"policy_version":"sha256:dfc2a7fa51)"
+    R"(5c92f532171f920a53cdbfb3f471802f9144f69eede6e56f965715","prev_hash":"b697adb1927effa41b30a7)"
+    R"(7940f095061f112420be7958256ceff1dabfc665bf","reason":null,"run":1,"seq":19,"sink":"analytics)"
+    R"(_lake","source":"support_hub","time":"2026-03-10T13:45:00Z","transforms":["birth_date=genera)"
+    R"(lize","first_name=drop","last_name=drop","patient_id=tokenize:ak-2026-1","zip=generalize"],)"
+    R"("type":"patient.support.milestone","v":1})";
+
+void BM_ChainHash(benchmark::State& state) {
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(crypto::Sha256(kEntry));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kEntry.size()));
+}
+
+void BM_MerkleLeafHash(benchmark::State& state) {
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(merkle::LeafHash(kEntry));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kEntry.size()));
+}
+
+void BM_CompactRangeAppend(benchmark::State& state) {
+  merkle::CompactRange range;
+  const merkle::Hash leaf = merkle::LeafHash(kEntry);
+  for (auto _ : state) {
+    range.Append(leaf);
+  }
+  benchmark::DoNotOptimize(range.Root());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+void BM_MerkleAppend(benchmark::State& state) {
+  TempDir dir;
+  auto store = Check("node store", merkle::FileNodeStore::Open(dir.path() + "/nodes"));
+  merkle::CompactRange range;
+  int64_t n = 0;
+  for (auto _ : state) {
+    Check("append", merkle::AppendLeaf(range, *store, merkle::LeafHash(kEntry)));
+    if (++n % 8192 == 0) Check("sync", store->Sync());
+  }
+  Check("sync", store->Sync());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+const crypto::Ed25519PrivateKey& SigningKey() {
+  static auto* key = Check("key", crypto::Ed25519PrivateKey::Generate()).release();
+  return *key;
+}
+
+merkle::Checkpoint CheckpointOf(uint64_t size, const merkle::Hash& root) {
+  merkle::Checkpoint c;
+  c.tree_size = size;
+  c.root = root;
+  c.time = *common::ParseRfc3339(kAsOf);
+  c.policy_version = "sha256:dfc2a7fa515c92f532171f920a53cdbfb3f471802f9144f69eede6e56f965715";
+  return c;
+}
+
+void BM_SignCheckpoint(benchmark::State& state) {
+  const merkle::Checkpoint c = CheckpointOf(10'000'000, merkle::LeafHash(kEntry));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Check("sign", merkle::SignCheckpoint(c, SigningKey())));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// A FileNodeStore of 10M leaves, built on first use. Leaf i is a minimal entry with seq i + 1,
+// of event evt-<i / 3>: every three consecutive entries are one event's.
+struct BigTree {
+  static constexpr uint64_t kLeaves = 10'000'000;
+  TempDir dir;
+  std::unique_ptr<merkle::FileNodeStore> store;
+  std::string checkpoint;  // Signed, for the whole tree.
+
+  BigTree() {
+    auto s = Check("node store", merkle::FileNodeStore::Open(dir.path() + "/nodes"));
+    merkle::CompactRange range;
+    for (uint64_t i = 0; i < kLeaves; ++i) {
+      Check("append", merkle::AppendLeaf(range, *s, merkle::LeafHash(Text(i))));
+    }
+    Check("sync", s->Sync());
+    s.reset();  // Reopened: every read goes to the files.
+    store = Check("node store", merkle::FileNodeStore::Open(dir.path() + "/nodes"));
+    checkpoint = Check("sign", merkle::SignCheckpoint(CheckpointOf(kLeaves, range.Root()),
+                                                      SigningKey()))
+                     .Text();
+  }
+  static std::string Text(uint64_t i) {
+    return R"({"event_id":"evt-)" + std::to_string(i / 3) + R"(","seq":)" + std::to_string(i + 1) +
+           R"(,"v":1})";
+  }
+  static std::string EventId(uint64_t i) { return "evt-" + std::to_string(i / 3); }
+  static BigTree& Get() {
+    static BigTree t;
+    return t;
+  }
+};
+
+void BM_InclusionProof_10M(benchmark::State& state) {
+  BigTree& t = BigTree::Get();
+  std::mt19937_64 rng(1);
+  for (auto _ : state) {
+    const uint64_t index = rng() % BigTree::kLeaves;
+    benchmark::DoNotOptimize(
+        Check("prove", merkle::InclusionProof(*t.store, index, BigTree::kLeaves)));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+void BM_ConsistencyProof_10M(benchmark::State& state) {
+  BigTree& t = BigTree::Get();
+  std::mt19937_64 rng(2);
+  for (auto _ : state) {
+    const uint64_t old_size = 1 + rng() % (BigTree::kLeaves - 1);
+    benchmark::DoNotOptimize(
+        Check("prove", merkle::ConsistencyProof(*t.store, old_size, BigTree::kLeaves)));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// The proof file of event `event` (leaves 3 * event .. 3 * event + 2).
+std::string ProveEvent(BigTree& t, uint64_t event) {
+  std::vector<merkle::ProvenEntry> entries;
+  for (uint64_t i = 3 * event; i < 3 * event + 3; ++i) entries.push_back({i, BigTree::Text(i)});
+  return Check("prove", merkle::BuildInclusionProofFile(*t.store, BigTree::EventId(3 * event),
+                                                        entries, t.checkpoint));
+}
+
+void BM_ProveEvent_10M(benchmark::State& state) {
+  BigTree& t = BigTree::Get();
+  std::mt19937_64 rng(3);
+  size_t bytes = 0;
+  for (auto _ : state) {
+    bytes += ProveEvent(t, rng() % (BigTree::kLeaves / 3)).size();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+
+void BM_VerifyInclusion(benchmark::State& state) {
+  BigTree& t = BigTree::Get();
+  const uint64_t index = 7'654'321;
+  const auto proof = Check("prove", merkle::InclusionProof(*t.store, index, BigTree::kLeaves));
+  const merkle::Hash root = Check("root", merkle::RootAt(*t.store, BigTree::kLeaves));
+  const merkle::Hash leaf = merkle::LeafHash(BigTree::Text(index));
+  for (auto _ : state) {
+    Check("verify", merkle::VerifyInclusion(leaf, index, BigTree::kLeaves, proof, root));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetLabel(std::to_string(proof.size()) + " hashes");
+}
+
+void BM_CheckProofFile(benchmark::State& state) {
+  BigTree& t = BigTree::Get();
+  const std::string file = ProveEvent(t, 2'551'440);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Check("check", merkle::CheckProof(file, SigningKey().public_key())));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetLabel(std::to_string(file.size()) + " bytes");
+}
+
 void Register() {
   Env& env = Env::Get();
   benchmark::RegisterBenchmark("BM_ParseValidate", BM_ParseValidate);
@@ -381,6 +573,16 @@ void Register() {
   benchmark::RegisterBenchmark("BM_Transform/support_cases/evt-0007", BM_Transform,
                                std::string("support_cases"), std::string("evt-0007"));
   benchmark::RegisterBenchmark("BM_LedgerAppend", BM_LedgerAppend)->Arg(8192)->ArgName("batch");
+  benchmark::RegisterBenchmark("BM_ChainHash", BM_ChainHash);
+  benchmark::RegisterBenchmark("BM_MerkleLeafHash", BM_MerkleLeafHash);
+  benchmark::RegisterBenchmark("BM_CompactRangeAppend", BM_CompactRangeAppend);
+  benchmark::RegisterBenchmark("BM_MerkleAppend", BM_MerkleAppend);
+  benchmark::RegisterBenchmark("BM_SignCheckpoint", BM_SignCheckpoint);
+  benchmark::RegisterBenchmark("BM_InclusionProof_10M", BM_InclusionProof_10M);
+  benchmark::RegisterBenchmark("BM_ConsistencyProof_10M", BM_ConsistencyProof_10M);
+  benchmark::RegisterBenchmark("BM_ProveEvent_10M", BM_ProveEvent_10M);
+  benchmark::RegisterBenchmark("BM_VerifyInclusion", BM_VerifyInclusion);
+  benchmark::RegisterBenchmark("BM_CheckProofFile", BM_CheckProofFile);
   (void)env;
 }
 

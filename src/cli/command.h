@@ -71,12 +71,13 @@ class Commands {
 
 // The commands, one per file of this folder.
 void AddRunCommand(Commands& commands);       // run_command.cc
-void AddLedgerCommands(Commands& commands);   // ledger_command.cc: ledger verify|export
+void AddLedgerCommands(Commands& commands);   // ledger_command.cc: verify|export|check-proof
 void AddExplainCommand(Commands& commands);   // explain_command.cc
 void AddLintCommand(Commands& commands);      // lint_command.cc
 void AddMatrixCommand(Commands& commands);    // matrix_command.cc
 void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent import|show,
                                                // agreement import
 void AddPolicyCommands(Commands& commands);    // policy_command.cc: policy diff
+void AddKeysCommands(Commands& commands);      // keys_command.cc: keys init
 
 }  // namespace loopgate::cli

@@ -49,6 +49,7 @@ int Main(int argc, char** argv) {
   AddLintCommand(commands);
   AddMatrixCommand(commands);
   AddPolicyCommands(commands);
+  AddKeysCommands(commands);
 
   try {
     app.parse(argc, argv);

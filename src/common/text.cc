@@ -1,6 +1,7 @@
 #include "common/text.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace loopgate::common {
 
@@ -34,6 +35,78 @@ std::optional<std::string> HexDecode(std::string_view hex) {
       return std::nullopt;
     }
     out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
+namespace {
+constexpr char kBase64Digits[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int Base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+}  // namespace
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
+                       static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
+                       static_cast<unsigned char>(bytes[i + 2]);
+    out.push_back(kBase64Digits[v >> 18]);
+    out.push_back(kBase64Digits[(v >> 12) & 63]);
+    out.push_back(kBase64Digits[(v >> 6) & 63]);
+    out.push_back(kBase64Digits[v & 63]);
+  }
+  const size_t rest = bytes.size() - i;
+  if (rest > 0) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (rest == 2) v |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    out.push_back(kBase64Digits[v >> 18]);
+    out.push_back(kBase64Digits[(v >> 12) & 63]);
+    out.push_back(rest == 2 ? kBase64Digits[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+std::optional<std::string> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) {
+    return std::nullopt;
+  }
+  size_t pad = 0;
+  if (!text.empty() && text.back() == '=') {
+    pad = text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
+  }
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    const bool last = i + 4 == text.size();
+    const size_t digits = last ? 4 - pad : 4;
+    uint32_t v = 0;
+    for (size_t j = 0; j < 4; ++j) {
+      int d = 0;
+      if (j < digits) {
+        d = Base64Value(text[i + j]);
+        if (d < 0) return std::nullopt;
+      }
+      v = v << 6 | static_cast<uint32_t>(d);
+    }
+    out.push_back(static_cast<char>(v >> 16));
+    if (digits >= 3) out.push_back(static_cast<char>((v >> 8) & 0xff));
+    if (digits == 4) out.push_back(static_cast<char>(v & 0xff));
+    // Non-canonical: bits below the last whole byte must be zero.
+    if ((digits == 2 && (v & 0xffff) != 0) || (digits == 3 && (v & 0xff) != 0)) {
+      return std::nullopt;
+    }
   }
   return out;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Small text helpers with no better home: hex, globs, the check that decides whether an
+// Small text helpers with no better home: hex, base64, globs, the check that decides whether an
 // input-controlled name may be echoed in an error message, and aligned tables.
 
 #include <optional>
@@ -14,6 +14,14 @@ std::string HexEncode(std::string_view bytes);
 
 // Decodes hex (either case); nullopt on odd length or a non-hex digit.
 std::optional<std::string> HexDecode(std::string_view hex);
+
+// Standard base64 (RFC 4648 section 4: `+` and `/`, `=` padding to a multiple of 4).
+std::string Base64Encode(std::string_view bytes);
+
+// Decodes standard base64 strictly: only the canonical encoding is accepted (length a multiple
+// of 4, padding only at the end, unused trailing bits zero, no whitespace or line breaks), so
+// each byte string has exactly one accepted text. nullopt otherwise.
+std::optional<std::string> Base64Decode(std::string_view text);
 
 // Shell-style glob: `*` matches any run of characters, `?` any one byte; everything else
 // matches itself. Case-sensitive.

@@ -1,6 +1,7 @@
 #include "common/text.h"
 
 #include <optional>
+#include <utility>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -42,6 +43,48 @@ TEST(HexTest, RoundTripsEveryByte) {
   EXPECT_EQ(hex.substr(0, 8), "00010203");
   EXPECT_EQ(hex.substr(504), "fcfdfeff");
   EXPECT_EQ(HexDecode(hex), all);
+}
+
+// RFC 4648 section 10 test vectors.
+TEST(Base64Test, Rfc4648Vectors) {
+  const std::pair<const char*, const char*> kVectors[] = {
+      {"", ""},         {"f", "Zg=="},       {"fo", "Zm8="},         {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+  };
+  for (const auto& [plain, encoded] : kVectors) {
+    EXPECT_EQ(Base64Encode(plain), encoded) << plain;
+    EXPECT_EQ(Base64Decode(encoded), std::string(plain)) << encoded;
+  }
+}
+
+TEST(Base64Test, RoundTripsEveryByteAtEveryLengthModThree) {
+  std::string all;
+  for (int b = 0; b < 256; ++b) {
+    all.push_back(static_cast<char>(b));
+  }
+  for (size_t cut : {254u, 255u, 256u}) {
+    const std::string bytes = all.substr(0, cut);
+    const std::string text = Base64Encode(bytes);
+    EXPECT_EQ(text.size() % 4, 0u);
+    EXPECT_EQ(Base64Decode(text), bytes);
+  }
+  // The SHA-256 of the empty string, as the RFC 6962 test vectors write it.
+  EXPECT_EQ(HexEncode(*Base64Decode("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Base64Test, RejectsAnythingButTheCanonicalEncoding) {
+  EXPECT_EQ(Base64Decode("Zg="), std::nullopt);     // Length not a multiple of 4.
+  EXPECT_EQ(Base64Decode("Zg"), std::nullopt);      // Padding missing.
+  EXPECT_EQ(Base64Decode("Zh=="), std::nullopt);    // Unused bits set ("Zg==" is canonical).
+  EXPECT_EQ(Base64Decode("Zm9="), std::nullopt);    // Unused bits set ("Zm8=" is canonical).
+  EXPECT_EQ(Base64Decode("Z==="), std::nullopt);    // Too much padding.
+  EXPECT_EQ(Base64Decode("===="), std::nullopt);
+  EXPECT_EQ(Base64Decode("Zg==Zg=="), std::nullopt);  // Padding inside.
+  EXPECT_EQ(Base64Decode("Zm9v\nYmF"), std::nullopt);  // Line break (8 characters).
+  EXPECT_EQ(Base64Decode("Zm 9"), std::nullopt);
+  EXPECT_EQ(Base64Decode("Zm9-"), std::nullopt);    // URL-safe alphabet is not accepted.
+  EXPECT_EQ(Base64Decode("Zm9_"), std::nullopt);
 }
 
 TEST(GlobMatchTest, PrefixStar) {
