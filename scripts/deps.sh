@@ -6,6 +6,9 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libsimdjson-dev libyaml-cpp-dev libabsl-dev libcli11-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
+  # The tests run the documented standard-tools recipes: Python's hashlib for ledger exports and
+  # proofs, the openssl command for checkpoint signatures (docs/ledger-format.md 7 and 9.9).
+  python3 openssl
 )
 
 missing=()
