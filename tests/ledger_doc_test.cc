@@ -262,7 +262,7 @@ TEST_F(LedgerDocRecipe, DocumentedExamplesAreTheReferenceRunsOwn) {
       EXPECT_TRUE(row_set.count(line)) << "not a line of the reference run's rows.log:\n" << line;
     } else if (line.rfind("ledger verifies: 51 entries", 0) == 0) {
       ++heads_seen;
-      EXPECT_EQ(line + "\n", verify_out_);
+      EXPECT_EQ(line + "\n", verify_out_.substr(0, verify_out_.find('\n') + 1));
     } else if (line.rfind("ok: 51 entries of loopgate.ledger/v2", 0) == 0) {
       ++heads_seen;
       EXPECT_EQ(line + "\n", recipe.out);

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "cli/command.h"
@@ -16,10 +18,16 @@
 namespace loopgate::cli {
 namespace {
 
-int VerifyCommand(const std::string& state) {
+int VerifyCommand(const std::string& state, const std::string& key_path) {
+  std::optional<crypto::Ed25519PublicKey> pinned;
+  if (!key_path.empty()) {
+    auto key = crypto::Ed25519PublicKey::LoadPemFile(key_path);
+    if (!key.ok()) return FailConfig(key.status());
+    pinned = *key;
+  }
   auto db = store::Database::OpenExisting(state);
   if (!db.ok()) return Fail(db.status());
-  auto report = ledger::Verify(**db);
+  auto report = ledger::Verify(**db, pinned ? &*pinned : nullptr);
   if (!report.ok()) return Fail(report.status());
   if (report->first_bad_seq) {
     std::fprintf(stderr, "ledger does NOT verify: first bad entry is %lld: %s\n",
@@ -28,6 +36,12 @@ int VerifyCommand(const std::string& state) {
   }
   std::printf("ledger verifies: %lld entries, head %s\n",
               static_cast<long long>(report->entries), report->head_hash.c_str());
+  std::printf("merkle root %s; %lld signed checkpoints checked (%s)\n",
+              report->root_hash.empty() ? "(empty tree)" : report->root_hash.c_str(),
+              static_cast<long long>(report->checkpoints),
+              pinned ? "signatures checked with --public-key"
+                     : "signatures checked with the public keys the state recorded; pin the "
+                       "operator's key with --public-key");
   if (report->uncommitted_bytes > 0) {
     std::printf("note: %lld bytes past the committed end of the ledger are not part of it (an "
                 "interrupted batch, which the next run discards, or rows added outside "
@@ -41,6 +55,75 @@ int ExportCommand(const std::string& state) {
   auto db = store::Database::OpenExisting(state);
   if (!db.ok()) return Fail(db.status());
   if (auto s = ledger::Export(**db, stdout); !s.ok()) return Fail(s);
+  return kOk;
+}
+
+int CheckpointCommand(const std::string& state, const std::string& key_path) {
+  if (key_path.empty()) {
+    auto db = store::Database::OpenExisting(state);
+    if (!db.ok()) return Fail(db.status());
+    auto latest = ledger::LatestCheckpoint(**db);
+    if (!latest.ok()) return Fail(latest.status());
+    if (latest->empty()) {
+      std::fprintf(stderr, "loopgate: no checkpoint has been signed in %s; sign one with "
+                           "--signing-key KEY\n", state.c_str());
+      return kFailure;
+    }
+    std::printf("%s", latest->c_str());
+    return kOk;
+  }
+  auto key = crypto::Ed25519PrivateKey::LoadPemFile(key_path);
+  if (!key.ok()) return FailConfig(key.status());
+  auto db = store::Database::OpenExisting(state);
+  if (!db.ok()) return Fail(db.status());
+  auto lock = store::DirLock::Acquire(state);
+  if (!lock.ok()) return Fail(lock.status());
+  // The policy version of the latest run: the one its entries were decided under.
+  std::string policy;
+  {
+    auto q = (*db)->Prepare("SELECT policy_version FROM runs ORDER BY run_id DESC LIMIT 1");
+    if (!q.ok()) return Fail(q.status());
+    auto found = q->Step();
+    if (!found.ok()) return Fail(found.status());
+    if (*found) policy = std::string(q->Text(0));
+  }
+  if (policy.empty()) {
+    return Fail(absl::FailedPreconditionError(
+        common::StrCat("no run has written to the ledger in ", state, "; nothing to sign")));
+  }
+  auto text = ledger::SignCheckpoint(**db, **key, common::Now(), policy);
+  if (!text.ok()) return Fail(text.status());
+  std::printf("%s", text->c_str());
+  return kOk;
+}
+
+int ProveCommand(const std::string& state, const std::string& event_id,
+                 const std::vector<uint64_t>& consistency, const std::string& out) {
+  auto db = store::Database::OpenExisting(state);
+  if (!db.ok()) return Fail(db.status());
+  absl::StatusOr<std::string> proof;
+  if (!consistency.empty()) {
+    if (consistency.size() != 2 || !event_id.empty()) {
+      return FailConfig(absl::InvalidArgumentError(
+          "give either EVENT_ID or --consistency OLD_SIZE NEW_SIZE"));
+    }
+    proof = ledger::ProveConsistency(**db, consistency[0], consistency[1]);
+  } else {
+    if (event_id.empty()) {
+      return FailConfig(absl::InvalidArgumentError(
+          "give either EVENT_ID or --consistency OLD_SIZE NEW_SIZE"));
+    }
+    proof = ledger::ProveEvent(**db, event_id);
+  }
+  if (!proof.ok()) return Fail(proof.status());
+  if (out.empty() || out == "-") {
+    std::fwrite(proof->data(), 1, proof->size(), stdout);
+    return kOk;
+  }
+  std::ofstream f(out, std::ios::binary | std::ios::trunc);
+  f.write(proof->data(), static_cast<std::streamsize>(proof->size()));
+  if (!f.flush()) return Fail(absl::InternalError(common::StrCat("cannot write ", out)));
+  std::fprintf(stderr, "proof written to %s\n", out.c_str());
   return kOk;
 }
 
@@ -102,10 +185,42 @@ void AddLedgerCommands(Commands& commands) {
   auto* ledger_cmd = commands.app().add_subcommand(
       "ledger", "Verify or export the audit ledger, or check a proof");
   ledger_cmd->require_subcommand(1);
-  auto* verify = ledger_cmd->add_subcommand("verify", "Recompute the hash chain; exit 1 naming "
-                                                      "the first bad entry if it does not hold");
+  auto public_key = std::make_shared<std::string>();
+  auto* verify = ledger_cmd->add_subcommand(
+      "verify", "Recompute the hash chain, the Merkle tree and every signed checkpoint; exit 1 "
+                "naming the first problem if they do not hold");
   verify->add_option("--state", *state, "State directory")->required();
-  commands.On(verify, [state] { return VerifyCommand(*state); });
+  verify->add_option("--public-key", *public_key,
+                     "Check checkpoint signatures with this Ed25519 public key (PEM) instead of "
+                     "the keys the state recorded");
+  commands.On(verify, [state, public_key] { return VerifyCommand(*state, *public_key); });
+  auto signing_key = std::make_shared<std::string>();
+  auto* checkpoint = ledger_cmd->add_subcommand(
+      "checkpoint", "Print the latest signed checkpoint, or with --signing-key sign and store a "
+                    "new one of the committed ledger");
+  checkpoint->add_option("--state", *state, "State directory")->required();
+  checkpoint->add_option("--signing-key", *signing_key,
+                         "The operator's Ed25519 private key (PEM, from `loopgate keys init`)");
+  commands.On(checkpoint,
+              [state, signing_key] { return CheckpointCommand(*state, *signing_key); });
+  struct ProveArgs {
+    std::string event_id, out;
+    std::vector<uint64_t> consistency;
+  };
+  auto prove_args = std::make_shared<ProveArgs>();
+  auto* prove = ledger_cmd->add_subcommand(
+      "prove", "Write a self-contained proof (loopgate.proof/v1): that an event's entries are in "
+               "the latest signed checkpoint, or with --consistency that an older ledger is a "
+               "prefix of a signed one");
+  prove->add_option("--state", *state, "State directory")->required();
+  prove->add_option("event_id", prove_args->event_id, "The event's id");
+  prove->add_option("--consistency", prove_args->consistency,
+                    "OLD_SIZE NEW_SIZE: NEW_SIZE must be a signed checkpoint's size")
+      ->expected(2);
+  prove->add_option("--out", prove_args->out, "Write the proof here (default: stdout)");
+  commands.On(prove, [state, prove_args] {
+    return ProveCommand(*state, prove_args->event_id, prove_args->consistency, prove_args->out);
+  });
   auto* export_cmd = ledger_cmd->add_subcommand("export", "Write every entry as NDJSON to stdout");
   export_cmd->add_option("--state", *state, "State directory")->required();
   commands.On(export_cmd, [state] { return ExportCommand(*state); });

@@ -13,6 +13,8 @@
 #include "common/strings.h"
 #include "common/time.h"
 #include "consent/consent.h"
+#include "crypto/ed25519.h"
+#include "ledger/ledger.h"
 #include "router/router.h"
 #include "sink/sink.h"
 #include "store/store.h"
@@ -30,6 +32,7 @@ struct RunArgs {
   std::string state;
   std::string out = "out";
   std::string as_of;
+  std::string signing_key;
   bool json = false;
   bool strict_registries = false;
   size_t max_line_bytes = 1 << 20;
@@ -54,6 +57,12 @@ int RunCommand(const RunArgs& a) {
   }
   if (auto t = transform::Transformer::Create(**catalog, keys); !t.ok()) {
     return FailConfig(t.status());
+  }
+  std::unique_ptr<crypto::Ed25519PrivateKey> signing_key;
+  if (!a.signing_key.empty()) {
+    auto key = crypto::Ed25519PrivateKey::LoadPemFile(a.signing_key);
+    if (!key.ok()) return FailConfig(key.status());
+    signing_key = std::move(*key);
   }
   if (auto s = router::CheckOutputs(**catalog, a.out); !s.ok()) return FailConfig(s);
   if (a.events != "-" && ::access(a.events.c_str(), R_OK) != 0) {
@@ -109,6 +118,17 @@ int RunCommand(const RunArgs& a) {
   auto summary = router::Run(**catalog, keys, **db, options);
   if (options.progress) std::fprintf(stderr, "\n");
   if (!summary.ok()) return Fail(summary.status());
+  // The run's checkpoint: its size and root, signed, so partners can be given proofs.
+  if (signing_key != nullptr) {
+    auto checkpoint = ledger::SignCheckpoint(**db, *signing_key, common::Now(),
+                                             (*catalog)->policy_version);
+    if (!checkpoint.ok()) return Fail(checkpoint.status());
+    std::fprintf(stderr, "checkpoint signed: %lld entries, root %s\n",
+                 static_cast<long long>(summary->ledger_size), summary->ledger_root.c_str());
+  } else {
+    std::fprintf(stderr, "note: no checkpoint signed (give --signing-key KEY, from `loopgate keys "
+                         "init`, to sign one at the end of every run)\n");
+  }
   if (a.json) {
     std::printf("%s\n", summary->ToJson().c_str());
   } else {
@@ -134,6 +154,9 @@ void AddRunCommand(Commands& commands) {
   run_cmd->add_option("--out", a->out, "Output directory for sink files and quarantine")
       ->default_str("out");
   run_cmd->add_option("--as-of", a->as_of, "Processing time, RFC 3339 (default: now)");
+  run_cmd->add_option("--signing-key", a->signing_key,
+                      "Ed25519 private key (PEM, from `loopgate keys init`): sign a checkpoint of "
+                      "the ledger at the end of the run");
   run_cmd->add_flag("--json", a->json, "Print the run summary as JSON");
   run_cmd->add_flag("--strict-registries", a->strict_registries,
                     "Do not route when any consent or agreement record is rejected");

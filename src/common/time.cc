@@ -1,8 +1,15 @@
 #include "common/time.h"
 
+#include <chrono>
+
 #include <cstdio>
 
 namespace loopgate::common {
+
+Instant Now() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return {std::chrono::duration_cast<std::chrono::seconds>(now).count(), 0};
+}
 namespace {
 
 bool Digits(std::string_view s, size_t pos, size_t n, int64_t* out) {

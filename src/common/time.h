@@ -28,6 +28,10 @@ std::optional<Instant> ParseRfc3339(std::string_view text);
 // True for `YYYY-MM-DD` naming a real calendar date (proleptic Gregorian).
 bool IsCalendarDate(std::string_view text);
 
+// The wall clock now, to the second. Only the command line reads it; library code takes time
+// as an argument, so tests can fix it.
+Instant Now();
+
 // Formats as `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z` in UTC, fraction only when non-zero.
 std::string FormatRfc3339(Instant t);
 

@@ -17,6 +17,9 @@
 #include "common/strings.h"
 #include "common/text.h"
 #include "json/json.h"
+#include "merkle/checkpoint.h"
+#include "merkle/proof_file.h"
+#include "merkle/prover.h"
 
 namespace loopgate::ledger {
 namespace {
@@ -135,7 +138,7 @@ crypto::Digest LeafHash(crypto::Sha256Hasher& hasher, std::string_view entry) {
 
 // The ledger's files and their committed lengths.
 struct Paths {
-  std::string dir, rows, index, hashes;
+  std::string dir, rows, index, hashes, tree;
 };
 
 Paths PathsFor(const store::Database& db) {
@@ -144,6 +147,7 @@ Paths PathsFor(const store::Database& db) {
   p.rows = p.dir + "/rows.log";
   p.index = p.dir + "/rows.idx";
   p.hashes = p.dir + "/hashes";
+  p.tree = p.dir + "/tree";
   return p;
 }
 
@@ -164,6 +168,7 @@ struct Committed {
   int64_t rows = 0;
   int64_t bytes = 0;
   std::string head;  // Hex; empty when nothing is committed.
+  std::string root;  // The Merkle root, hex; empty when nothing is committed.
   std::string problem;  // A garbled meta value: a finding for verify.
 };
 
@@ -188,6 +193,8 @@ absl::StatusOr<Committed> ReadCommitted(store::Database& db) {
   RETURN_IF_ERROR(number("ledger_bytes", "length", &c.bytes));
   ASSIGN_OR_RETURN(auto head, db.GetMeta("ledger_head"));
   if (head) c.head = *head;
+  ASSIGN_OR_RETURN(auto root, db.GetMeta("ledger_root"));
+  if (root) c.root = *root;
   return c;
 }
 
@@ -496,6 +503,16 @@ absl::StatusOr<std::unique_ptr<Writer>> Writer::Open(store::Database& db,
   RETURN_IF_ERROR(open(paths.rows, c.bytes, &w->rows_));
   RETURN_IF_ERROR(open(paths.index, c.rows * static_cast<int64_t>(kIndexRecord), &w->index_));
   RETURN_IF_ERROR(open(paths.hashes, c.entries * static_cast<int64_t>(kHashBytes), &w->hashes_));
+  ASSIGN_OR_RETURN(w->nodes_, merkle::FileNodeStore::Open(paths.tree));
+  if (auto st = w->nodes_->Truncate(static_cast<uint64_t>(c.entries)); !st.ok()) {
+    return absl::Status(st.code(), common::StrCat(std::string(st.message()),
+                                                  "; run `loopgate ledger verify`"));
+  }
+  ASSIGN_OR_RETURN(w->range_, merkle::RangeFromNodes(*w->nodes_, static_cast<uint64_t>(c.entries)));
+  if (c.entries > 0 && merkle::HashHex(w->range_.Root()) != c.root) {
+    return absl::DataLossError("the ledger's Merkle tree (ledger/tree) does not have the "
+                               "committed root; run `loopgate ledger verify`");
+  }
   w->seq_ = c.entries;
   w->row_count_ = c.rows;
   w->head_hex_ = GenesisHash();
@@ -536,6 +553,7 @@ absl::StatusOr<int64_t> Writer::AppendEvent(const std::vector<EntryFacts>& entri
     BuildEntry(entries[0], entries[i], first + static_cast<int64_t>(i), prev, policy_version_,
                &entry_);
     const crypto::Digest d = LeafHash(hasher_, entry_);
+    RETURN_IF_ERROR(merkle::AppendLeaf(range_, *nodes_, d));
     hash_bytes_.append(reinterpret_cast<const char*>(d.data()), d.size());
     prev = crypto::ToHex(d);
   }
@@ -558,16 +576,21 @@ absl::StatusOr<int64_t> Writer::Append(const EntryFacts& facts) {
 }
 
 absl::Status Writer::Flush() {
-  absl::Status index_status, hashes_status;
+  absl::Status index_status, hashes_status, nodes_status;
   std::thread index([&] { index_status = index_->Flush(); });
   std::thread hashes([&] { hashes_status = hashes_->Flush(); });
+  std::thread nodes([&] { nodes_status = nodes_->Sync(); });
   absl::Status rows_status = rows_->Flush();
   index.join();
   hashes.join();
+  nodes.join();
   RETURN_IF_ERROR(rows_status);
   RETURN_IF_ERROR(index_status);
+  RETURN_IF_ERROR(nodes_status);
   return hashes_status;
 }
+
+std::string Writer::root_hash() const { return merkle::HashHex(range_.Root()); }
 
 absl::Status Writer::SaveHead() {
   if (rows_->end() != rows_->position() || hashes_->end() != hashes_->position()) {
@@ -576,12 +599,74 @@ absl::Status Writer::SaveHead() {
   RETURN_IF_ERROR(db_.SetMeta("ledger_size", std::to_string(seq_)));
   RETURN_IF_ERROR(db_.SetMeta("ledger_rows", std::to_string(row_count_)));
   RETURN_IF_ERROR(db_.SetMeta("ledger_bytes", std::to_string(rows_->position())));
+  RETURN_IF_ERROR(db_.SetMeta("ledger_root", root_hash()));
   return db_.SetMeta("ledger_head", head_hex_);
 }
 
 namespace {
 
-absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
+// A stored checkpoint, as verify checks it.
+struct StoredCheckpoint {
+  int64_t id = 0;
+  int64_t tree_size = 0;  // As the table says; the text must agree.
+  std::string text;
+};
+
+absl::StatusOr<std::vector<StoredCheckpoint>> ReadCheckpoints(store::Database& db) {
+  std::vector<StoredCheckpoint> out;
+  ASSIGN_OR_RETURN(auto q, db.Prepare("SELECT id, tree_size, text FROM checkpoints "
+                                      "ORDER BY tree_size, id"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, q.Step());
+    if (!more) break;
+    out.push_back({q.Int(0), q.Int(1), std::string(q.Text(2))});
+  }
+  return out;
+}
+
+// Checks one checkpoint's signature and root against `root` (the tree at its size). Empty when
+// it holds, otherwise the problem.
+std::string CheckCheckpoint(store::Database& db, const StoredCheckpoint& cp,
+                            const merkle::Hash& root, const crypto::Ed25519PublicKey* pinned) {
+  const std::string name = common::StrCat("checkpoint ", cp.id, " (", cp.tree_size, " entries)");
+  auto parsed = merkle::ParseSignedCheckpoint(cp.text);
+  if (!parsed.ok()) {
+    return common::StrCat(name, " does not parse: ", std::string(parsed.status().message()));
+  }
+  if (static_cast<int64_t>(parsed->checkpoint.tree_size) != cp.tree_size) {
+    return common::StrCat(name, " signs another tree size (edited)");
+  }
+  std::optional<crypto::Ed25519PublicKey> key;
+  if (pinned != nullptr) {
+    key = *pinned;
+  } else {
+    auto q = db.Prepare("SELECT public_pem FROM signing_keys WHERE key_id = ?");
+    if (q.ok()) {
+      q->Bind(1, parsed->checkpoint.key_id);
+      auto found = q->Step();
+      if (found.ok() && *found) {
+        auto k = crypto::Ed25519PublicKey::FromPem(q->Text(0));
+        if (k.ok()) key = *k;
+      }
+    }
+    if (!key) {
+      return common::StrCat(name, " is signed by key ", parsed->checkpoint.key_id,
+                            ", which the state does not hold; check it with --public-key");
+    }
+  }
+  if (auto v = merkle::VerifySignedCheckpoint(cp.text, *key); !v.ok()) {
+    return common::StrCat(name, ": ", std::string(v.status().message()));
+  }
+  if (parsed->checkpoint.root != root) {
+    return common::StrCat(name, " signs root ", merkle::HashHex(parsed->checkpoint.root),
+                          " but the ledger's first ", cp.tree_size, " entries have root ",
+                          merkle::HashHex(root), " (entries rewritten after it was signed)");
+  }
+  return "";
+}
+
+absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db,
+                                            const crypto::Ed25519PublicKey* pinned) {
   VerifyReport report;
   ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
   const Committed& c = reader->committed();
@@ -590,12 +675,31 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
     report.problem = std::move(problem);
     return report;
   };
+  ASSIGN_OR_RETURN(std::vector<StoredCheckpoint> checkpoints, ReadCheckpoints(db));
+  size_t next_checkpoint = 0;
+  merkle::CompactRange range;
+  // Checks the checkpoints of the tree's current size; false on the first that fails.
+  std::optional<std::pair<int64_t, std::string>> bad;
+  auto check_checkpoints = [&]() {
+    while (next_checkpoint < checkpoints.size() &&
+           checkpoints[next_checkpoint].tree_size <= static_cast<int64_t>(range.size())) {
+      const StoredCheckpoint& cp = checkpoints[next_checkpoint++];
+      const std::string problem = CheckCheckpoint(db, cp, range.Root(), pinned);
+      if (!problem.empty()) {
+        bad.emplace(cp.tree_size, problem);
+        return false;
+      }
+      ++report.checkpoints;
+    }
+    return true;
+  };
+  check_checkpoints();  // Checkpoints of the empty tree.
   std::string prev = GenesisHash();  // The stored hash of the entry before the current one.
   int64_t expected = 1, rows = 0, consumed = 0;
   std::string entry, hashes;
   crypto::Sha256Hasher hasher;
-  std::optional<std::pair<int64_t, std::string>> bad;
   auto s = ForEachRow(*reader, &consumed, [&](const Row& row, RowState state, int64_t offset) {
+    if (bad) return false;
     if (state == RowState::kDamaged) {
       bad.emplace(expected, common::StrCat("entry ", expected, " is stored damaged (its row "
                                            "does not parse)"));
@@ -644,6 +748,8 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
       }
       prev = HexOf(stored);
       ++report.entries;
+      range.Append(d);
+      if (!check_checkpoints()) return false;
     }
     ++rows;
     expected = row.seq + n;
@@ -667,21 +773,43 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db) {
   if (c.entries > 0 && c.head != prev) {
     return fail(c.entries, "the last entry's hash differs from the committed head");
   }
+  const std::string root = merkle::HashHex(range.Root());
+  if (c.entries > 0 && c.root != root) {
+    return fail(c.entries, "the Merkle root of the entries differs from the committed root");
+  }
+  if (next_checkpoint < checkpoints.size()) {
+    const StoredCheckpoint& cp = checkpoints[next_checkpoint];
+    return fail(c.entries + 1, common::StrCat("checkpoint ", cp.id, " signs ", cp.tree_size,
+                                              " entries but the ledger holds ", c.entries,
+                                              " (entries at the end were deleted)"));
+  }
+  // The stored perfect subtrees that proofs are built from must give the same root.
+  if (c.entries > 0) {
+    auto nodes = merkle::FileNodeStore::Open(reader->paths().tree);
+    absl::StatusOr<merkle::Hash> stored_root =
+        nodes.ok() ? merkle::RootAt(**nodes, static_cast<uint64_t>(c.entries))
+                   : absl::StatusOr<merkle::Hash>(nodes.status());
+    if (!stored_root.ok() || merkle::HashHex(*stored_root) != root) {
+      return fail(c.entries, "the stored Merkle tree (ledger/tree) does not match the entries "
+                             "(edited or cut short): proofs built from it would not verify");
+    }
+  }
   std::error_code ec;
   const auto size = std::filesystem::file_size(reader->paths().rows, ec);
   if (!ec && static_cast<int64_t>(size) > c.bytes) {
     report.uncommitted_bytes = static_cast<int64_t>(size) - c.bytes;
   }
   report.head_hash = prev;
+  report.root_hash = root;
   return report;
 }
 
 }  // namespace
 
-absl::StatusOr<VerifyReport> Verify(store::Database& db) {
+absl::StatusOr<VerifyReport> Verify(store::Database& db, const crypto::Ed25519PublicKey* pinned) {
   // One read transaction: committed lengths and policies from one snapshot, so a run
   // committing meanwhile is never mistaken for tampering.
-  return InSnapshot(db, [&] { return VerifySnapshot(db); });
+  return InSnapshot(db, [&] { return VerifySnapshot(db, pinned); });
 }
 
 absl::Status ForEachEntry(store::Database& db,
@@ -744,9 +872,12 @@ absl::Status Export(store::Database& db, std::FILE* out) {
   return write_error;
 }
 
-absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
-                                                         std::string_view event_id) {
-  return InSnapshot(db, [&]() -> absl::StatusOr<std::vector<std::string>> {
+namespace {
+
+// The committed entries of one event, (seq, text), in ledger order. Call inside a snapshot.
+absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EventEntries(
+    store::Database& db, std::string_view event_id) {
+  {
     std::vector<int64_t> firsts;
     ASSIGN_OR_RETURN(auto seen, db.Prepare("SELECT first_seq FROM seen WHERE id = ?"));
     seen.Bind(1, event_id);
@@ -763,7 +894,7 @@ absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
     std::sort(firsts.begin(), firsts.end());
     firsts.erase(std::unique(firsts.begin(), firsts.end()), firsts.end());
     ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
-    std::vector<std::string> out;
+    std::vector<std::pair<int64_t, std::string>> out;
     simdjson::dom::parser parser;
     Row row;
     std::string entry, hashes, prev;
@@ -792,12 +923,117 @@ absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
       hashes.clear();
       RETURN_IF_ERROR(reader->Hashes(first, row.entries.size(), &hashes));
       ForEachRowEntry(*reader, row, hashes, &prev, &entry,
-                      [&](int64_t, const EntryFacts&, std::string_view, const std::string&) {
-                        out.push_back(entry);
+                      [&](int64_t seq, const EntryFacts&, std::string_view, const std::string&) {
+                        out.emplace_back(seq, entry);
                       });
     }
     return out;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
+                                                         std::string_view event_id) {
+  return InSnapshot(db, [&]() -> absl::StatusOr<std::vector<std::string>> {
+    ASSIGN_OR_RETURN(auto entries, EventEntries(db, event_id));
+    std::vector<std::string> out;
+    for (auto& [seq, text] : entries) out.push_back(std::move(text));
+    return out;
   });
 }
+
+absl::StatusOr<std::string> SignCheckpoint(store::Database& db,
+                                           const crypto::Ed25519PrivateKey& key,
+                                           common::Instant now, std::string_view policy_version) {
+  auto signed_text = InSnapshot(db, [&]() -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(Committed c, ReadCommitted(db));
+    ASSIGN_OR_RETURN(auto nodes, merkle::FileNodeStore::Open(PathsFor(db).tree));
+    ASSIGN_OR_RETURN(merkle::Hash root, merkle::RootAt(*nodes, static_cast<uint64_t>(c.entries)));
+    if (c.entries > 0 && merkle::HashHex(root) != c.root) {
+      return absl::DataLossError("the stored Merkle tree does not have the committed root; run "
+                                 "`loopgate ledger verify`");
+    }
+    merkle::Checkpoint cp;
+    cp.tree_size = static_cast<uint64_t>(c.entries);
+    cp.root = root;
+    cp.time = now;
+    cp.policy_version = std::string(policy_version);
+    ASSIGN_OR_RETURN(merkle::SignedCheckpoint signed_cp, merkle::SignCheckpoint(cp, key));
+    return signed_cp.Text();
+  });
+  if (!signed_text.ok()) return signed_text.status();
+  ASSIGN_OR_RETURN(merkle::SignedCheckpoint parsed, merkle::ParseSignedCheckpoint(*signed_text));
+  RETURN_IF_ERROR(db.Begin());
+  auto insert = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto k, db.Prepare("INSERT INTO signing_keys (key_id, public_pem) VALUES "
+                                        "(?, ?) ON CONFLICT DO NOTHING"));
+    k.Bind(1, parsed.checkpoint.key_id).Bind(2, key.public_key().ToPem());
+    RETURN_IF_ERROR(k.Run());
+    ASSIGN_OR_RETURN(auto q, db.Prepare("INSERT INTO checkpoints (tree_size, text) VALUES (?, ?)"));
+    q.Bind(1, static_cast<int64_t>(parsed.checkpoint.tree_size)).Bind(2, *signed_text);
+    return q.Run();
+  };
+  if (auto st = insert(); !st.ok()) {
+    (void)db.Rollback();
+    return st;
+  }
+  RETURN_IF_ERROR(db.Commit());
+  return signed_text;
+}
+
+absl::StatusOr<std::string> LatestCheckpoint(store::Database& db) {
+  ASSIGN_OR_RETURN(auto q, db.Prepare("SELECT text FROM checkpoints ORDER BY id DESC LIMIT 1"));
+  ASSIGN_OR_RETURN(bool found, q.Step());
+  return found ? std::string(q.Text(0)) : std::string();
+}
+
+absl::StatusOr<std::string> ProveEvent(store::Database& db, std::string_view event_id) {
+  return InSnapshot(db, [&]() -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(std::string checkpoint, LatestCheckpoint(db));
+    if (checkpoint.empty()) {
+      return absl::NotFoundError("no checkpoint has been signed; sign one with `loopgate ledger "
+                                 "checkpoint --signing-key KEY`");
+    }
+    ASSIGN_OR_RETURN(merkle::SignedCheckpoint cp, merkle::ParseSignedCheckpoint(checkpoint));
+    ASSIGN_OR_RETURN(auto entries, EventEntries(db, event_id));
+    std::vector<merkle::ProvenEntry> proven;
+    for (auto& [seq, text] : entries) {
+      if (static_cast<uint64_t>(seq) > cp.checkpoint.tree_size) continue;
+      proven.push_back({static_cast<uint64_t>(seq - 1), std::move(text)});
+    }
+    if (proven.empty()) {
+      return absl::NotFoundError(common::StrCat(
+          "no ledger entries for event id '", event_id, "' among the ",
+          cp.checkpoint.tree_size, " entries of the latest checkpoint",
+          entries.empty() ? "" : "; sign a newer one with `loopgate ledger checkpoint`"));
+    }
+    ASSIGN_OR_RETURN(auto nodes, merkle::FileNodeStore::Open(PathsFor(db).tree));
+    return merkle::BuildInclusionProofFile(*nodes, event_id, proven, checkpoint);
+  });
+}
+
+absl::StatusOr<std::string> ProveConsistency(store::Database& db, uint64_t old_size,
+                                             uint64_t new_size) {
+  return InSnapshot(db, [&]() -> absl::StatusOr<std::string> {
+    auto find = [&](uint64_t size) -> absl::StatusOr<std::string> {
+      ASSIGN_OR_RETURN(auto q, db.Prepare("SELECT text FROM checkpoints WHERE tree_size = ? "
+                                          "ORDER BY id DESC LIMIT 1"));
+      q.Bind(1, static_cast<int64_t>(size));
+      ASSIGN_OR_RETURN(bool found, q.Step());
+      return found ? std::string(q.Text(0)) : std::string();
+    };
+    ASSIGN_OR_RETURN(std::string new_cp, find(new_size));
+    if (new_cp.empty()) {
+      return absl::NotFoundError(common::StrCat("no checkpoint of ", new_size, " entries is "
+                                                "stored; `loopgate ledger checkpoint` lists them"));
+    }
+    ASSIGN_OR_RETURN(std::string old_cp, find(old_size));
+    ASSIGN_OR_RETURN(auto nodes, merkle::FileNodeStore::Open(PathsFor(db).tree));
+    return merkle::BuildConsistencyProofFile(*nodes, old_size, new_cp, old_cp);
+  });
+}
+
+
 
 }  // namespace loopgate::ledger

@@ -19,8 +19,12 @@
 
 #include "absl/status/statusor.h"
 #include "common/append_file.h"
+#include "common/time.h"
 #include "consent/consent.h"
 #include "crypto/crypto.h"
+#include "crypto/ed25519.h"
+#include "merkle/compact_range.h"
+#include "merkle/node_store.h"
 #include "store/store.h"
 
 namespace loopgate::ledger {
@@ -87,6 +91,8 @@ class Writer {
 
   int64_t size() const { return seq_; }
   const std::string& head_hash() const { return head_hex_; }
+  // The RFC 6962 root of the entries appended so far (docs/ledger-format.md section 9), hex.
+  std::string root_hash() const;
 
  private:
   Writer(store::Database& db, std::string policy_version)
@@ -96,6 +102,10 @@ class Writer {
   std::string policy_version_;
   int64_t policy_id_ = 0;
   std::unique_ptr<common::AppendFile> rows_, index_, hashes_;
+  // The Merkle tree over the entries: its frontier, and every perfect subtree on disk
+  // (<state>/ledger/tree, loopgate.merkle-nodes/v1), for proofs.
+  merkle::CompactRange range_;
+  std::unique_ptr<merkle::FileNodeStore> nodes_;
   int64_t seq_ = 0;
   int64_t row_count_ = 0;
   std::string head_hex_;
@@ -112,14 +122,39 @@ struct VerifyReport {
   std::string head_hash;
   std::optional<int64_t> first_bad_seq;  // Set when the ledger does not verify.
   std::string problem;                   // What is wrong there.
+  std::string root_hash;                 // The Merkle root of the verified entries, hex.
+  int64_t checkpoints = 0;               // Signed checkpoints checked.
   // Bytes of rows.log past the committed end: the tail of a batch that never committed (the
   // next run cuts it away), or rows appended outside Loopgate. Never part of the ledger.
   int64_t uncommitted_bytes = 0;
 };
 
-// Recomputes the whole chain from the committed files. The report says whether it holds; the
-// status is for I/O only.
-absl::StatusOr<VerifyReport> Verify(store::Database& db);
+// Recomputes the whole chain and Merkle tree from the committed files, and checks every stored
+// checkpoint: its root against the tree at its size, and its signature with `pinned_key` when
+// given, otherwise with the public key the state recorded for its key id. The report says
+// whether it all holds and names the first problem; the status is for I/O only.
+absl::StatusOr<VerifyReport> Verify(store::Database& db,
+                                    const crypto::Ed25519PublicKey* pinned_key = nullptr);
+
+// Signs a checkpoint of the committed ledger (size, root, `now`, `policy_version`) with `key`,
+// stores it and the key's public half in the state, and returns its text. Call outside a
+// transaction. Errors: DataLoss when the stored tree's root is not the committed one.
+absl::StatusOr<std::string> SignCheckpoint(store::Database& db,
+                                           const crypto::Ed25519PrivateKey& key,
+                                           common::Instant now, std::string_view policy_version);
+
+// The most recent stored checkpoint text; empty when none has been signed.
+absl::StatusOr<std::string> LatestCheckpoint(store::Database& db);
+
+// A `loopgate.proof/v1` inclusion proof for every entry of `event_id` in the tree of the latest
+// checkpoint (docs/ledger-format.md 9.7). Errors: NotFound when the event has no entries in that
+// tree or no checkpoint exists; DataLoss when the stored tree disagrees with the checkpoint.
+absl::StatusOr<std::string> ProveEvent(store::Database& db, std::string_view event_id);
+
+// A consistency proof from the tree of `old_size` entries to the stored checkpoint of
+// `new_size` entries. Errors: NotFound when no checkpoint of new_size is stored.
+absl::StatusOr<std::string> ProveConsistency(store::Database& db, uint64_t old_size,
+                                             uint64_t new_size);
 
 // One committed entry, as a reader sees it. Views are valid during the callback only.
 struct StoredEntry {

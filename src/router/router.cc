@@ -375,6 +375,8 @@ absl::Status Pipeline::Finish() {
   }
   summary_.ledger_entries = ledger_->size() - ledger_start_;
   summary_.ledger_head = ledger_->head_hash();
+  summary_.ledger_size = ledger_->size();
+  summary_.ledger_root = ledger_->root_hash();
   ASSIGN_OR_RETURN(auto done, db_.Prepare("UPDATE runs SET finished_at = ?, summary = ? "
                                           "WHERE run_id = ?"));
   done.Bind(1, WallClockNow()).Bind(2, summary_.ToJson()).Bind(3, summary_.run_id);
@@ -409,6 +411,8 @@ std::string Summary::ToJson() const {
   json::AppendString(policy_version, &o);
   common::StrAppend(&o, ",\"ledger_entries\":", ledger_entries, ",\"ledger_head\":");
   json::AppendString(ledger_head, &o);
+  common::StrAppend(&o, ",\"ledger_size\":", ledger_size, ",\"ledger_root\":");
+  json::AppendString(ledger_root, &o);
   o.push_back('}');
   return o;
 }
@@ -428,6 +432,8 @@ std::string Summary::ToText() const {
     common::StrAppend(&o, "  ", reason, "  ", n, "\n");
   }
   common::StrAppend(&o, "ledger: ", ledger_entries, " new entries, head ", ledger_head, "\n");
+  common::StrAppend(&o, "ledger: ", ledger_size, " entries in all, merkle root ", ledger_root,
+                    "\n");
   return o;
 }
 

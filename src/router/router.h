@@ -46,7 +46,9 @@ struct Summary {
   std::map<std::string, int64_t> denials;                   // Per reason.
   std::map<std::string, int64_t> quarantine_reasons;
   int64_t ledger_entries = 0;  // Appended by this run.
+  int64_t ledger_size = 0;     // Entries in the whole ledger after the run.
   std::string ledger_head;
+  std::string ledger_root;     // The Merkle root of the whole ledger after the run (hex).
 
   // The summary as JSON (formats.md "Run summary" plus the extra facts above).
   std::string ToJson() const;

@@ -67,6 +67,15 @@ CREATE TABLE IF NOT EXISTS runs (
   finished_at TEXT,
   summary TEXT
 );
+CREATE TABLE IF NOT EXISTS checkpoints (  -- signed checkpoints of the ledger's Merkle tree
+  id INTEGER PRIMARY KEY,
+  tree_size INTEGER NOT NULL,
+  text TEXT NOT NULL                      -- loopgate.checkpoint/v1, signed (ledger-format.md 9.6)
+);
+CREATE TABLE IF NOT EXISTS signing_keys (  -- public keys that signed checkpoints
+  key_id TEXT PRIMARY KEY,                 -- sha256:<hex> of the raw public key
+  public_pem TEXT NOT NULL
+) WITHOUT ROWID;
 )sql";
 
 }  // namespace
