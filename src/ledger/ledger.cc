@@ -446,6 +446,26 @@ absl::Status Export(store::Database& db, std::FILE* out) {
   return write_error;
 }
 
+absl::Status ForEachEntry(store::Database& db,
+                          const std::function<absl::Status(const StoredEntry&)>& fn) {
+  absl::Status result = absl::OkStatus();
+  auto s = ForEachRow(db, 1, [&](const Row& row, bool ok) {
+    if (!ok) {
+      result = absl::DataLossError(common::StrCat(
+          "the ledger row at entry ", row.seq, " is damaged; run `loopgate ledger verify`"));
+      return false;
+    }
+    for (size_t i = 0; i < row.entries.size(); ++i) {
+      result = fn(StoredEntry{row.seq + static_cast<int64_t>(i), row.policy_version,
+                              row.entries[i]});
+      if (!result.ok()) return false;
+    }
+    return true;
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
 absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
                                                          std::string_view event_id) {
   std::vector<int64_t> rows;

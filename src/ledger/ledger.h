@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -102,6 +103,23 @@ absl::StatusOr<VerifyReport> Verify(store::Database& db);
 
 // Writes every entry, oldest first, as one JSON line with its "hash" (formats.md).
 absl::Status Export(store::Database& db, std::FILE* out);
+
+// One stored entry, as ForEachEntry hands it over. The references are valid only during the
+// call.
+struct StoredEntry {
+  int64_t seq = 0;
+  std::string_view policy_version;
+  const EntryFacts& facts;  // Every entry carries its event's facts (id, type, run, line, ...).
+};
+
+// Calls `fn` for every entry, oldest first (seq 1, 2, ...), streaming: memory stays flat
+// however long the ledger is. It is the reading `Export` does, without building the text, so it
+// does not verify the chain (use Verify for that). The entries come from one snapshot of the
+// state. All entries of one accepted event are consecutive (docs/ledger-format.md section 2).
+// Stops at the first non-OK status `fn` returns and returns it. Errors: DataLoss for an entry
+// that cannot be read back (as Export); the store's.
+absl::Status ForEachEntry(store::Database& db,
+                          const std::function<absl::Status(const StoredEntry&)>& fn);
 
 // The ledger entries of one event (its acceptance and any quarantines), in ledger order.
 absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
