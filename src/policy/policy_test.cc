@@ -210,6 +210,8 @@ struct Result {
   bool allowed = false;
   std::string reason;              // ReasonText: "" when allowed.
   std::vector<std::string> cited;  // Consent ids the decision rests on.
+  bool consent_checked = false;
+  std::string subject;  // SubjectId of the event.
 };
 
 class PolicyTest : public testing::Test {
@@ -284,6 +286,9 @@ class PolicyTest : public testing::Test {
       EXPECT_TRUE(s.ok()) << s;
       result.allowed = d.allowed;
       result.reason = d.ReasonText(*catalog_);
+      result.consent_checked = d.consent_checked;
+      std::string scratch;
+      result.subject = std::string(SubjectId(ev, &scratch));
       for (const auto* r : d.cited) result.cited.push_back(r->consent_id);
       if (!d.allowed) {
         EXPECT_THAT(result.cited, IsEmpty()) << "a denial cites no consent";
@@ -761,6 +766,33 @@ TEST_F(PolicyTest, AccountSubjectEventsNeedNoConsent) {
     EXPECT_TRUE(r.allowed) << sink << ": " << r.reason;
     EXPECT_THAT(r.cited, IsEmpty());
   }
+}
+
+// consent_checked says whether step 4 ran, which the governance report's coverage relies on.
+TEST_F(PolicyTest, ConsentCheckedOnlyWhenTheConsentStepRuns) {
+  Result r = Decide(PatientEvent("pt-1"), "safety_db");  // No consent required.
+  EXPECT_TRUE(r.allowed);
+  EXPECT_FALSE(r.consent_checked);
+  r = Decide(PatientEvent("pt-1", ",\"tag\":\"t-glob\""), "support_cases");  // A rule first.
+  EXPECT_EQ(r.reason, "rule:r-glob");
+  EXPECT_FALSE(r.consent_checked);
+  r = Decide(PatientEvent("pt-1"), "support_cases");  // Checked, no record.
+  EXPECT_EQ(r.reason, "no_consent");
+  EXPECT_TRUE(r.consent_checked);
+  EXPECT_EQ(r.subject, "pt-1");
+  Consent c;
+  c.subject_id = "pt-1";
+  Grant({c});
+  r = Decide(PatientEvent("pt-1"), "support_cases");  // Checked, valid.
+  EXPECT_TRUE(r.allowed) << r.reason;
+  EXPECT_TRUE(r.consent_checked);
+  const std::string account =
+      "{\"event_type\":\"account.training\",\"source_system\":\"portal\","
+      "\"account_id\":\"acct-1\",\"timestamp\":\"2026-04-01T00:00:00Z\",\"payload\":{}}";
+  r = Decide(account, "support_cases");  // The sink needs no consent for accounts.
+  EXPECT_TRUE(r.allowed);
+  EXPECT_FALSE(r.consent_checked);
+  EXPECT_EQ(r.subject, "acct-1");
 }
 
 TEST_F(PolicyTest, ReasonNamesMatchRoutingMd) {

@@ -8,11 +8,13 @@
 #include <memory>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "common/line_reader.h"
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/text.h"
 #include "consent/consent.h"
+#include "crypto/crypto.h"
 #include "event/event.h"
 #include "json/json.h"
 #include "ledger/ledger.h"
@@ -33,6 +35,13 @@ bool IsBlank(std::string_view s) {
 // The quarantine output's file: beside the sinks' files.
 std::string QuarantinePath(const std::string& out_dir) {
   return std::filesystem::absolute(out_dir + "/quarantine.ndjson").lexically_normal().string();
+}
+
+// `dir` as an absolute, normalized path without a trailing separator.
+std::string AbsoluteDir(const std::string& dir) {
+  std::string path = std::filesystem::absolute(dir).lexically_normal().string();
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
 }
 
 std::string WallClockNow() {
@@ -59,6 +68,8 @@ class Pipeline {
   absl::Status Quarantine(const event::Rejection& r, const event::Event* facts,
                           const common::Line& line);
   absl::Status Route(event::Event& ev, uint64_t line);
+  absl::Status RecordConsentSubject(const event::Event& ev, const catalog::Sink& sink,
+                                    const policy::Decision& d, bool* digested);
   absl::Status EnsureTransaction();
 
   const catalog::Catalog& catalog_;
@@ -91,6 +102,14 @@ class Pipeline {
   int64_t ledger_start_ = 0;
   std::vector<int64_t> delivered_;  // Per sink.
   Summary summary_;
+  // Consent coverage (state table consent_subjects, read by the governance report): each
+  // subject's salted digest per purpose, with the best consent state seen. `recorded_` skips
+  // writes already made; it is bounded (cleared when full), and the upsert keeps the maximum,
+  // so clearing it costs only repeated writes.
+  std::unique_ptr<crypto::HmacSha256> subject_mac_;
+  store::Statement subject_upsert_;
+  absl::flat_hash_map<std::string, int> recorded_;
+  std::string subject_scratch_, subject_key_, record_key_;
 };
 
 absl::Status Pipeline::Init(const transform::KeyStore& keys) {
@@ -154,6 +173,33 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
   run_insert.Bind(1, WallClockNow()).Bind(2, options_.as_of_text).Bind(3, catalog_.policy_version);
   RETURN_IF_ERROR(run_insert.Run());
   summary_.run_id = sqlite3_last_insert_rowid(db_.raw());
+  // What the governance report needs to read this run's ledger entries without the catalog:
+  // each sink's purpose and the file it writes.
+  ASSIGN_OR_RETURN(auto sink_insert,
+                   db_.Prepare("INSERT INTO run_sinks (run_id, sink, purpose, out_dir, output) "
+                               "VALUES (?, ?, ?, ?, ?)"));
+  const std::string out_dir = AbsoluteDir(options_.out_dir);
+  for (size_t i = 0; i < catalog_.sinks.size(); ++i) {
+    const catalog::Sink& s = catalog_.sinks[i];
+    sink_insert.Bind(1, summary_.run_id)
+        .Bind(2, s.id)
+        .Bind(3, catalog_.purposes[s.purpose].id)
+        .Bind(4, out_dir)
+        .Bind(5, outputs_[i]->key());
+    RETURN_IF_ERROR(sink_insert.Run());
+  }
+  // The salt of subject digests: one per state, made on first use.
+  ASSIGN_OR_RETURN(auto salt, db_.GetMeta("subject_salt"));
+  if (!salt) {
+    ASSIGN_OR_RETURN(std::string bytes, crypto::RandomBytes(32));
+    salt = common::HexEncode(bytes);
+    RETURN_IF_ERROR(db_.SetMeta("subject_salt", *salt));
+  }
+  ASSIGN_OR_RETURN(subject_mac_, crypto::HmacSha256::Create(*salt));
+  ASSIGN_OR_RETURN(subject_upsert_,
+                   db_.Prepare("INSERT INTO consent_subjects (purpose, subject, state) "
+                               "VALUES (?, ?, ?) ON CONFLICT (purpose, subject) DO UPDATE "
+                               "SET state = excluded.state WHERE excluded.state > state"));
   RETURN_IF_ERROR(db_.Commit());
   summary_.policy_version = catalog_.policy_version;
   summary_.as_of = options_.as_of_text;
@@ -221,11 +267,16 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
   if (scratch_.size() < n) scratch_.resize(n);
   entries_.resize(n);
   bool any_allowed = false;
+  bool digested = false;
+  if (recorded_.size() >= (size_t{1} << 16)) recorded_.clear();
   for (size_t c = 0; c < n; ++c) {
     const uint32_t si = type.candidate_sinks[c];
     Scratch& x = scratch_[c];
     ledger::EntryFacts& facts = entries_[c];
     RETURN_IF_ERROR(engine_->Decide(ev, c, &decision_));
+    if (catalog_.sinks[si].RequiresConsentFor(type.subject_type)) {
+      RETURN_IF_ERROR(RecordConsentSubject(ev, catalog_.sinks[si], decision_, &digested));
+    }
     facts = ledger::EntryFacts();
     facts.sink = catalog_.sinks[si].id;
     if (decision_.allowed) {
@@ -278,6 +329,40 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
     RETURN_IF_ERROR(ledger_->AppendEvent(entries_).status());
   }
   return absl::OkStatus();
+}
+
+absl::Status Pipeline::RecordConsentSubject(const event::Event& ev, const catalog::Sink& sink,
+                                            const policy::Decision& d, bool* digested) {
+  // The digest is made once per event: every candidate sink has the same subject. An event
+  // without a subject has nobody to count (its decisions are denied no_consent).
+  if (!*digested) {
+    *digested = true;
+    subject_key_.clear();
+    const std::string_view id = policy::SubjectId(ev, &subject_scratch_);
+    if (!id.empty()) {
+      record_key_.assign(ev.type_def->subject_type);
+      record_key_.push_back('\0');
+      record_key_.append(id);
+      const crypto::Digest mac = subject_mac_->Mac(record_key_);
+      subject_key_.assign(reinterpret_cast<const char*>(mac.data()), 16);
+    }
+  }
+  if (subject_key_.empty()) return absl::OkStatus();
+  // 0: every check so far stopped before consent; 1: checked, none valid; 2: a valid consent.
+  const int state = d.consent_checked ? (d.allowed ? 2 : 1) : 0;
+  const std::string& purpose = catalog_.purposes[sink.purpose].id;
+  record_key_.assign(subject_key_);
+  record_key_.append(purpose);
+  if (auto it = recorded_.find(record_key_); it != recorded_.end()) {
+    if (it->second >= state) return absl::OkStatus();
+    it->second = state;
+  } else {
+    recorded_.emplace(record_key_, state);
+  }
+  subject_upsert_.Bind(1, purpose)
+      .BindBlob(2, subject_key_.data(), subject_key_.size())
+      .Bind(3, int64_t{state});
+  return subject_upsert_.Run();
 }
 
 absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event* facts_from,

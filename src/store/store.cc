@@ -73,6 +73,20 @@ CREATE TABLE IF NOT EXISTS runs (
   finished_at TEXT,
   summary TEXT
 );
+CREATE TABLE IF NOT EXISTS run_sinks (  -- each run's sinks: purpose and where it wrote
+  run_id INTEGER NOT NULL,
+  sink TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  out_dir TEXT NOT NULL,              -- the run's --out, absolute and normalized
+  output TEXT NOT NULL,               -- the sink output's key: the file's absolute path
+  PRIMARY KEY (run_id, sink)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consent_subjects (  -- distinct subjects per purpose, for the report
+  purpose TEXT NOT NULL,
+  subject BLOB NOT NULL,              -- 16 bytes of HMAC-SHA256(meta subject_salt, type NUL id)
+  state INTEGER NOT NULL,             -- 0 never checked, 1 checked without a valid consent, 2 valid
+  PRIMARY KEY (purpose, subject)
+) WITHOUT ROWID;
 )sql";
 
 }  // namespace
@@ -178,6 +192,24 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& dir)
                     "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;");
   if (!s.ok()) return s;
   s = db->Migrate();
+  if (!s.ok()) return s;
+  return db;
+}
+
+absl::StatusOr<std::unique_ptr<Database>> Database::OpenScratch() {
+  sqlite3* raw = nullptr;
+  // An empty file name: a private database in a temporary file that SQLite deletes on close.
+  if (sqlite3_open_v2("", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    absl::Status s = absl::InternalError(common::StrCat(
+        "cannot open a scratch database: ", raw ? sqlite3_errmsg(raw) : "out of memory"));
+    sqlite3_close(raw);
+    return s;
+  }
+  std::unique_ptr<Database> db(new Database(raw, ""));
+  // Its pages and sorts spill to temporary files beyond a small cache: memory stays bounded.
+  auto s = db->Exec("PRAGMA cache_size=-8192; PRAGMA temp_store=FILE; PRAGMA synchronous=OFF; "
+                    "PRAGMA journal_mode=OFF;");
   if (!s.ok()) return s;
   return db;
 }

@@ -60,6 +60,11 @@ class Database {
   // Opens an existing state (never creating one). Errors: NotFound when there is no state in
   // `dir`.
   static absl::StatusOr<std::unique_ptr<Database>> OpenExisting(const std::string& dir);
+  // Opens a private, empty database in a temporary file that is deleted when it is closed: no
+  // schema, no state directory. For work that must not grow with memory (sorting, joining,
+  // distinct counts over millions of rows): its page cache is capped at 8 MiB and sorts spill
+  // to temporary files. Errors: Internal.
+  static absl::StatusOr<std::unique_ptr<Database>> OpenScratch();
   ~Database();
 
   absl::Status Exec(std::string_view sql);

@@ -64,9 +64,23 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
 
   const std::set<std::string> tables = Tables(*db);
   for (const char* want : {"meta", "consents", "agreements", "seen", "ledger", "quarantine_index",
-                           "outputs", "runs"}) {
+                           "outputs", "runs", "run_sinks", "consent_subjects"}) {
     EXPECT_TRUE(tables.count(want)) << "missing table " << want;
   }
+}
+
+TEST_F(StoreTest, ScratchDatabaseIsEmptyPrivateAndUsable) {
+  auto a = Database::OpenScratch();
+  auto b = Database::OpenScratch();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(Tables(**a).empty());  // No state schema.
+  EXPECT_EQ((*a)->dir(), "");
+  ASSERT_TRUE((*a)->Exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);").ok());
+  EXPECT_TRUE(Tables(**b).empty());  // Each is its own database.
+  auto q = (*a)->Prepare("SELECT sum(x) FROM t");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Int(0), 3);
 }
 
 TEST_F(StoreTest, ReopenKeepsDataAndSchema) {
