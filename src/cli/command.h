@@ -60,5 +60,6 @@ void AddRunCommand(Commands& commands);       // run_command.cc
 void AddLedgerCommands(Commands& commands);   // ledger_command.cc: ledger verify|export
 void AddExplainCommand(Commands& commands);   // explain_command.cc
 void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent|agreement import
+void AddReportCommands(Commands& commands);    // report_command.cc: report governance
 
 }  // namespace loopgate::cli

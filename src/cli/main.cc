@@ -27,6 +27,7 @@ int Main(int argc, char** argv) {
   AddLedgerCommands(commands);
   AddExplainCommand(commands);
   AddRegistryCommands(commands);
+  AddReportCommands(commands);
 
   try {
     app.parse(argc, argv);
