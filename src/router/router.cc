@@ -68,8 +68,13 @@ class Pipeline {
   absl::Status Quarantine(const event::Rejection& r, const event::Event* facts,
                           const common::Line& line);
   absl::Status Route(event::Event& ev, uint64_t line);
+  // The current event's subject, for RecordConsentSubject.
+  struct EventSubject {
+    bool resolved = false, digested = false;
+    std::string_view id;  // Empty: the event has no subject.
+  };
   absl::Status RecordConsentSubject(const event::Event& ev, const catalog::Sink& sink,
-                                    const policy::Decision& d, bool* digested);
+                                    const policy::Decision& d, EventSubject* subject);
   absl::Status EnsureTransaction();
 
   const catalog::Catalog& catalog_;
@@ -104,11 +109,12 @@ class Pipeline {
   Summary summary_;
   // Consent coverage (state table consent_subjects, read by the governance report): each
   // subject's salted digest per purpose, with the best consent state seen. `recorded_` skips
-  // writes already made; it is bounded (cleared when full), and the upsert keeps the maximum,
-  // so clearing it costs only repeated writes.
+  // writes already made (and their digests). It is bounded as the consent cache is: two
+  // generations of 65,536 keys, the older dropped when the newer fills; the upsert keeps the
+  // maximum, so a dropped key costs only a repeated write.
   std::unique_ptr<crypto::HmacSha256> subject_mac_;
   store::Statement subject_upsert_;
-  absl::flat_hash_map<std::string, int> recorded_;
+  absl::flat_hash_map<std::string, int> recorded_, recorded_retired_;
   std::string subject_scratch_, subject_key_, record_key_;
 };
 
@@ -267,15 +273,18 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
   if (scratch_.size() < n) scratch_.resize(n);
   entries_.resize(n);
   bool any_allowed = false;
-  bool digested = false;
-  if (recorded_.size() >= (size_t{1} << 16)) recorded_.clear();
+  EventSubject subject;
+  if (recorded_.size() >= (size_t{1} << 16)) {
+    recorded_retired_ = std::move(recorded_);
+    recorded_.clear();
+  }
   for (size_t c = 0; c < n; ++c) {
     const uint32_t si = type.candidate_sinks[c];
     Scratch& x = scratch_[c];
     ledger::EntryFacts& facts = entries_[c];
     RETURN_IF_ERROR(engine_->Decide(ev, c, &decision_));
     if (catalog_.sinks[si].RequiresConsentFor(type.subject_type)) {
-      RETURN_IF_ERROR(RecordConsentSubject(ev, catalog_.sinks[si], decision_, &digested));
+      RETURN_IF_ERROR(RecordConsentSubject(ev, catalog_.sinks[si], decision_, &subject));
     }
     facts = ledger::EntryFacts();
     facts.sink = catalog_.sinks[si].id;
@@ -332,32 +341,42 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
 }
 
 absl::Status Pipeline::RecordConsentSubject(const event::Event& ev, const catalog::Sink& sink,
-                                            const policy::Decision& d, bool* digested) {
-  // The digest is made once per event: every candidate sink has the same subject. An event
-  // without a subject has nobody to count (its decisions are denied no_consent).
-  if (!*digested) {
-    *digested = true;
-    subject_key_.clear();
-    const std::string_view id = policy::SubjectId(ev, &subject_scratch_);
-    if (!id.empty()) {
-      record_key_.assign(ev.type_def->subject_type);
-      record_key_.push_back('\0');
-      record_key_.append(id);
-      const crypto::Digest mac = subject_mac_->Mac(record_key_);
-      subject_key_.assign(reinterpret_cast<const char*>(mac.data()), 16);
-    }
+                                            const policy::Decision& d, EventSubject* subject) {
+  // Every candidate sink of an event has the same subject: resolved once per event, digested
+  // only when a write is due. An event without a subject has nobody to count (its decisions
+  // are denied no_consent).
+  if (!subject->resolved) {
+    subject->resolved = true;
+    subject->id = policy::SubjectId(ev, &subject_scratch_);
   }
-  if (subject_key_.empty()) return absl::OkStatus();
+  if (subject->id.empty()) return absl::OkStatus();
   // 0: every check so far stopped before consent; 1: checked, none valid; 2: a valid consent.
   const int state = d.consent_checked ? (d.allowed ? 2 : 1) : 0;
   const std::string& purpose = catalog_.purposes[sink.purpose].id;
-  record_key_.assign(subject_key_);
-  record_key_.append(purpose);
-  if (auto it = recorded_.find(record_key_); it != recorded_.end()) {
-    if (it->second >= state) return absl::OkStatus();
-    it->second = state;
-  } else {
-    recorded_.emplace(record_key_, state);
+  // In memory only, like the consent cache's keys: the purpose and the subject in clear.
+  record_key_.assign(purpose);
+  record_key_.push_back('\0');
+  record_key_.append(ev.type_def->subject_type);
+  record_key_.push_back('\0');
+  record_key_.append(subject->id);
+  auto it = recorded_.find(record_key_);
+  if (it == recorded_.end()) {
+    // Not in the current generation: take it from the retired one (a key in use survives a
+    // change of generation), or start it below any state, so it is written.
+    int known = -1;
+    if (auto old = recorded_retired_.find(record_key_); old != recorded_retired_.end()) {
+      known = old->second;
+      recorded_retired_.erase(old);
+    }
+    it = recorded_.emplace(record_key_, known).first;
+  }
+  if (it->second >= state) return absl::OkStatus();
+  it->second = state;
+  if (!subject->digested) {
+    subject->digested = true;
+    const size_t at = purpose.size() + 1;  // record_key_ without the purpose: type NUL id.
+    const crypto::Digest mac = subject_mac_->Mac(std::string_view(record_key_).substr(at));
+    subject_key_.assign(reinterpret_cast<const char*>(mac.data()), 16);
   }
   subject_upsert_.Bind(1, purpose)
       .BindBlob(2, subject_key_.data(), subject_key_.size())
