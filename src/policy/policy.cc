@@ -140,7 +140,6 @@ absl::Status Engine::CheckConsent(const event::Event& event, const catalog::Sink
     d->reason = DenyReason::kNoConsent;  // No subject to hold a consent: fail closed.
     return absl::OkStatus();
   }
-  d->consent_checked = true;
   auto current = consents_.Current(type.subject_type, subject_id,
                                    catalog_.purposes[sink.purpose].id);
   if (!current.ok()) return current.status();
@@ -197,7 +196,6 @@ absl::Status Engine::Decide(const event::Event& event, size_t candidate, Decisio
   const catalog::EventType& type = *event.type_def;
   const catalog::Sink& sink = catalog_.sinks[type.candidate_sinks[candidate]];
   d->allowed = false;
-  d->consent_checked = false;
   d->cited.clear();
   for (const auto& rule : type.candidate_rules[candidate]) {
     if (RuleMatches(rule, event)) {

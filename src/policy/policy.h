@@ -36,18 +36,15 @@ struct Decision {
   uint32_t rule_index = 0;  // With kRule: into Catalog::rules.
   // With allowed: the consent versions the decision rests on (empty when none was required).
   std::vector<const consent::ConsentRecord*> cited;
-  // The consent check (routing.md 3.4) ran: the sink requires consent for the event's subject
-  // type, every earlier check passed and the event names a subject. With allowed, a valid
-  // consent was found; otherwise the reason is one of the consent reasons.
-  bool consent_checked = false;
 
   // "rule:<id>" or the reason code; empty when allowed.
   std::string ReasonText(const catalog::Catalog& catalog) const;
 };
 
 // The event's subject id as consent records name it: the subject field's string, or for a
-// non-string value its RFC 8785 text (written into `scratch`). Empty when the field is absent
-// or null: the event has no subject.
+// non-string value its RFC 8785 text (written into `scratch`). Empty when the field is absent,
+// null or the empty string: the event has no subject, and a sink that requires consent denies
+// it no_consent.
 std::string_view SubjectId(const event::Event& event, std::string* scratch);
 
 // Decides candidate sinks for events of one catalog, with registries viewed as of `as_of`.

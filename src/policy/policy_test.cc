@@ -210,7 +210,6 @@ struct Result {
   bool allowed = false;
   std::string reason;              // ReasonText: "" when allowed.
   std::vector<std::string> cited;  // Consent ids the decision rests on.
-  bool consent_checked = false;
   std::string subject;  // SubjectId of the event.
 };
 
@@ -286,7 +285,6 @@ class PolicyTest : public testing::Test {
       EXPECT_TRUE(s.ok()) << s;
       result.allowed = d.allowed;
       result.reason = d.ReasonText(*catalog_);
-      result.consent_checked = d.consent_checked;
       std::string scratch;
       result.subject = std::string(SubjectId(ev, &scratch));
       for (const auto* r : d.cited) result.cited.push_back(r->consent_id);
@@ -768,31 +766,14 @@ TEST_F(PolicyTest, AccountSubjectEventsNeedNoConsent) {
   }
 }
 
-// consent_checked says whether step 4 ran, which the governance report's coverage relies on.
-TEST_F(PolicyTest, ConsentCheckedOnlyWhenTheConsentStepRuns) {
-  Result r = Decide(PatientEvent("pt-1"), "safety_db");  // No consent required.
-  EXPECT_TRUE(r.allowed);
-  EXPECT_FALSE(r.consent_checked);
-  r = Decide(PatientEvent("pt-1", ",\"tag\":\"t-glob\""), "support_cases");  // A rule first.
-  EXPECT_EQ(r.reason, "rule:r-glob");
-  EXPECT_FALSE(r.consent_checked);
-  r = Decide(PatientEvent("pt-1"), "support_cases");  // Checked, no record.
-  EXPECT_EQ(r.reason, "no_consent");
-  EXPECT_TRUE(r.consent_checked);
-  EXPECT_EQ(r.subject, "pt-1");
-  Consent c;
-  c.subject_id = "pt-1";
-  Grant({c});
-  r = Decide(PatientEvent("pt-1"), "support_cases");  // Checked, valid.
-  EXPECT_TRUE(r.allowed) << r.reason;
-  EXPECT_TRUE(r.consent_checked);
+// SubjectId is what consent is looked up by (and what the governance report counts).
+TEST_F(PolicyTest, SubjectIdIsTheSubjectFieldOfTheEventType) {
+  EXPECT_EQ(Decide(PatientEvent("pt-9"), "safety_db").subject, "pt-9");
+  EXPECT_EQ(Decide(HcpEvent(), "mail").subject, "hcp-1");
   const std::string account =
       "{\"event_type\":\"account.training\",\"source_system\":\"portal\","
       "\"account_id\":\"acct-1\",\"timestamp\":\"2026-04-01T00:00:00Z\",\"payload\":{}}";
-  r = Decide(account, "support_cases");  // The sink needs no consent for accounts.
-  EXPECT_TRUE(r.allowed);
-  EXPECT_FALSE(r.consent_checked);
-  EXPECT_EQ(r.subject, "acct-1");
+  EXPECT_EQ(Decide(account, "mail").subject, "acct-1");  // A flat-envelope attribute.
 }
 
 TEST_F(PolicyTest, ReasonNamesMatchRoutingMd) {

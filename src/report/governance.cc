@@ -1,5 +1,6 @@
 #include "report/governance.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <limits>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
 #include "common/status.h"
 #include "common/strings.h"
 #include "json/json.h"
@@ -17,6 +19,7 @@ namespace loopgate::report {
 namespace {
 
 constexpr size_t kNoFile = std::numeric_limits<size_t>::max();
+constexpr size_t kSubjectDigestBytes = 16;  // seen.subject: the digest, then the bitmap.
 
 // `dir` as an absolute, normalized path without a trailing separator (as runs record --out).
 std::string AbsoluteDir(const std::string& dir) {
@@ -38,6 +41,7 @@ bool IsConsentReason(std::string_view reason) {
 // One sink of one run: its purpose's coverage row and its file in the reconciler.
 struct RunSink {
   PurposeCoverage* coverage = nullptr;  // Null when the purpose is not recorded.
+  int purpose = -1;                     // Its index for the SubjectCounter.
   size_t file = kNoFile;                // kNoFile: unmapped.
 };
 
@@ -113,6 +117,65 @@ void AppendNullableInt(int64_t v, std::string* out) {
   }
 }
 
+// Distinct (purpose, subject) pairs with the best state each reached (0 not checked, 1 checked
+// without a valid consent, 2 valid), counted in a scratch database on disk so that memory does
+// not grow with the population. Pairs already written are remembered in two bounded
+// generations (as the router's consent cache), so a subject met again costs no write.
+class SubjectCounter {
+ public:
+  absl::Status Add(int purpose, std::string_view subject, int state) {
+    key_.assign(reinterpret_cast<const char*>(&purpose), sizeof(purpose));
+    key_.append(subject);
+    auto it = current_.find(key_);
+    if (it == current_.end()) {
+      int known = -1;
+      if (auto old = retired_.find(key_); old != retired_.end()) {
+        known = old->second;
+        retired_.erase(old);
+      }
+      if (current_.size() >= kGeneration) {
+        retired_ = std::move(current_);
+        current_.clear();
+      }
+      it = current_.emplace(key_, known).first;
+    }
+    if (it->second >= state) return absl::OkStatus();
+    it->second = state;
+    if (!scratch_) {
+      ASSIGN_OR_RETURN(scratch_, store::Database::OpenScratch());
+      RETURN_IF_ERROR(scratch_->Exec(
+          "CREATE TABLE subjects (purpose INTEGER, subject BLOB, state INTEGER, "
+          "PRIMARY KEY (purpose, subject)) WITHOUT ROWID; BEGIN"));
+      ASSIGN_OR_RETURN(upsert_, scratch_->Prepare(
+                                    "INSERT INTO subjects VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                                    "SET state = excluded.state WHERE excluded.state > state"));
+    }
+    upsert_.Bind(1, int64_t{purpose}).BindBlob(2, subject.data(), subject.size())
+        .Bind(3, int64_t{state});
+    return upsert_.Run();
+  }
+
+  // Calls fn(purpose, subjects, with, without, not_checked) per purpose that has subjects.
+  absl::Status Finish(const std::function<void(int, int64_t, int64_t, int64_t, int64_t)>& fn) {
+    if (!scratch_) return absl::OkStatus();
+    RETURN_IF_ERROR(scratch_->Exec("COMMIT"));
+    // Grouped in primary-key order: no sort.
+    return ForEachRow(*scratch_,
+                      "SELECT purpose, count(*), sum(state = 2), sum(state = 1), sum(state = 0) "
+                      "FROM subjects GROUP BY purpose",
+                      [&](store::Statement& q) {
+                        fn(static_cast<int>(q.Int(0)), q.Int(1), q.Int(2), q.Int(3), q.Int(4));
+                      });
+  }
+
+ private:
+  static constexpr size_t kGeneration = 1 << 16;
+  std::unique_ptr<store::Database> scratch_;
+  store::Statement upsert_;
+  absl::flat_hash_map<std::string, int> current_, retired_;
+  std::string key_;
+};
+
 }  // namespace
 
 double PurposeCoverage::coverage() const {
@@ -155,6 +218,7 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
                               c == committed.end() ? std::nullopt : std::optional(c->second));
   };
   std::map<std::string, PurposeCoverage, std::less<>> coverage;
+  std::vector<PurposeCoverage*> purposes;  // By SubjectCounter index.
   std::map<int64_t, std::map<std::string, RunSink, std::less<>>> run_sinks;
   std::set<int64_t> recorded_runs;
   RETURN_IF_ERROR(ForEachRow(
@@ -162,10 +226,15 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
       [&](store::Statement& q) {
         const std::string purpose(q.Text(2));
         PurposeCoverage& c = coverage[purpose];
-        c.purpose = purpose;
+        if (c.purpose.empty()) {
+          c.purpose = purpose;
+          purposes.push_back(&c);
+        }
+        const int index = static_cast<int>(
+            std::find(purposes.begin(), purposes.end(), &c) - purposes.begin());
         recorded_runs.insert(q.Int(0));
         run_sinks[q.Int(0)][std::string(q.Text(1))] =
-            RunSink{&c, add_file(resolve(q.Text(3), q.Text(4)), q.Text(1))};
+            RunSink{&c, index, add_file(resolve(q.Text(3), q.Text(4)), q.Text(1))};
       }));
   // A run with no recorded sinks predates run_sinks: with --out, its files are the default
   // <out>/<sink>.ndjson; without, its allows cannot be reconciled.
@@ -188,9 +257,38 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
     int64_t run = 0;
     uint64_t line = 0;
     bool any_allow = false, any_revoked = false;
+    // Per entry, in order: its sink's purpose and the consent state it shows if that sink
+    // required consent (2 allowed, 1 denied for a consent reason, 0 denied before the check).
+    std::vector<std::pair<int, int>> states;
   } ev;
-  auto close_event = [&] {
-    if (!ev.open) return;
+  // The event's subject and which of its entries' sinks required consent (state.md,
+  // seen.subject): written by the router, since the ledger holds no subject ids.
+  ASSIGN_OR_RETURN(auto subject_of, db.Prepare("SELECT subject FROM seen WHERE id = ?"));
+  SubjectCounter subjects;
+  auto count_subject = [&]() -> absl::Status {
+    if (std::none_of(ev.states.begin(), ev.states.end(),
+                     [](const auto& p) { return p.first >= 0; })) {
+      return absl::OkStatus();
+    }
+    subject_of.Bind(1, ev.id);
+    ASSIGN_OR_RETURN(bool found, subject_of.Step());
+    const std::string_view subject = found ? subject_of.Blob(0) : std::string_view();
+    absl::Status s = absl::OkStatus();
+    if (subject.size() > kSubjectDigestBytes) {
+      const std::string_view digest = subject.substr(0, kSubjectDigestBytes);
+      const std::string_view bits = subject.substr(kSubjectDigestBytes);
+      for (size_t i = 0; i < ev.states.size() && i / 8 < bits.size() && s.ok(); ++i) {
+        const auto [purpose, state] = ev.states[i];
+        if (purpose >= 0 && (static_cast<uint8_t>(bits[i / 8]) >> (i % 8) & 1)) {
+          s = subjects.Add(purpose, digest, state);
+        }
+      }
+    }
+    subject_of.Reset();
+    return s;
+  };
+  auto close_event = [&]() -> absl::Status {
+    if (!ev.open) return absl::OkStatus();
     ev.open = false;
     ++r.accepted;
     ++(ev.any_allow ? r.routed : r.blocked_denied);
@@ -198,6 +296,7 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
       ++r.revocation_events;
       if (!ev.any_allow) ++r.revocation_blocked;
     }
+    return count_subject();
   };
   const std::string_view revoked = policy::DenyReasonName(policy::DenyReason::kConsentRevoked);
   std::map<std::pair<std::string, std::string>, int64_t> denials;
@@ -206,21 +305,25 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
     const ledger::EntryFacts& f = e.facts;
     ++r.ledger_entries;
     if (f.outcome == ledger::Outcome::kQuarantine) {
-      close_event();
+      RETURN_IF_ERROR(close_event());
       ++r.quarantined;
       key.first.assign(f.reason);
       ++r.quarantine_reasons[key.first];
       return absl::OkStatus();
     }
     if (!ev.open || f.event_id != ev.id || f.run != ev.run || f.line != ev.line) {
-      close_event();
+      RETURN_IF_ERROR(close_event());
       ev.open = true;
       ev.id.assign(f.event_id);
       ev.run = f.run;
       ev.line = f.line;
       ev.any_allow = ev.any_revoked = false;
+      ev.states.clear();
     }
     const RunSink& sink = lookup(f.run, f.sink);
+    ev.states.emplace_back(sink.purpose, f.outcome == ledger::Outcome::kAllow ? 2
+                                         : IsConsentReason(f.reason)        ? 1
+                                                                            : 0);
     if (f.outcome == ledger::Outcome::kAllow) {
       ev.any_allow = true;
       if (sink.coverage != nullptr && !f.consent_ids.empty()) ++sink.coverage->allows_citing_consent;
@@ -240,27 +343,21 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
     }
     return absl::OkStatus();
   }));
-  close_event();
+  RETURN_IF_ERROR(close_event());
 
   // Accepted events with no candidate sink have no ledger entry; `seen` marks them.
   RETURN_IF_ERROR(ForEachRow(db, "SELECT count(*) FROM seen WHERE first_seq = 0",
                              [&](store::Statement& q) { r.blocked_no_candidate = q.Int(0); }));
   r.accepted += r.blocked_no_candidate;
 
-  // Distinct subjects per purpose, counted in the store (grouped in primary-key order, so no
-  // sort and no memory per subject).
-  RETURN_IF_ERROR(ForEachRow(db,
-                             "SELECT purpose, count(*), sum(state = 2), sum(state = 1), "
-                             "sum(state = 0) FROM consent_subjects GROUP BY purpose",
-                             [&](store::Statement& q) {
-                               const std::string purpose(q.Text(0));
-                               PurposeCoverage& c = coverage[purpose];
-                               c.purpose = purpose;
-                               c.subjects_seen = q.Int(1);
-                               c.subjects_with_consent = q.Int(2);
-                               c.subjects_without_consent = q.Int(3);
-                               c.subjects_not_checked = q.Int(4);
-                             }));
+  RETURN_IF_ERROR(subjects.Finish([&](int purpose, int64_t seen, int64_t with, int64_t without,
+                                      int64_t unchecked) {
+    PurposeCoverage& c = *purposes[static_cast<size_t>(purpose)];
+    c.subjects_seen = seen;
+    c.subjects_with_consent = with;
+    c.subjects_without_consent = without;
+    c.subjects_not_checked = unchecked;
+  }));
   for (auto& [purpose, c] : coverage) {
     if (c.subjects_seen > 0 || c.allows_citing_consent > 0 || c.consent_denials > 0) {
       r.coverage.push_back(c);

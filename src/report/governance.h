@@ -37,7 +37,7 @@ struct GovernanceOptions {
 struct PurposeCoverage {
   std::string purpose;
   // Distinct subjects (type and id) of events with a candidate sink of this purpose that
-  // requires consent for the subject's type; from the state table consent_subjects.
+  // requires consent for the subject's type (from seen.subject, docs/state.md).
   int64_t subjects_seen = 0;
   int64_t subjects_with_consent = 0;     // A decision found a valid consent for them.
   int64_t subjects_without_consent = 0;  // Checked, and no decision found a valid consent.

@@ -315,16 +315,20 @@ TEST_F(GovernanceTest, TextHasEverySection) {
 
 TEST_F(GovernanceTest, SubjectIdsAreNotStoredInTheClear) {
   ASSERT_NO_FATAL_FAILURE(Route(Events(), Out()));
-  auto q = scratch_.db->Prepare("SELECT subject FROM consent_subjects");
+  // seen.subject: 16 bytes of salted digest, then the bitmap of consent-requiring candidates.
+  auto q = scratch_.db->Prepare("SELECT id, subject FROM seen ORDER BY id");
   ASSERT_TRUE(q.ok());
-  int rows = 0;
+  std::vector<std::string> with_subject;
   while (*q->Step()) {
-    ++rows;
-    const std::string_view subject = q->Blob(0);
-    EXPECT_EQ(subject.size(), 16u);
+    if (q->IsNull(1)) continue;
+    with_subject.emplace_back(q->Text(0));
+    const std::string_view subject = q->Blob(1);
+    ASSERT_EQ(subject.size(), 17u);
+    EXPECT_EQ(subject[16], 0b11);  // Both candidates (care_team, lake) require consent.
     EXPECT_EQ(subject.find("p1"), std::string_view::npos);
   }
-  EXPECT_EQ(rows, 8);  // Four subjects, two purposes.
+  // e5 has no subject; e6's type has no candidate sink.
+  EXPECT_THAT(with_subject, ElementsAre("e1", "e2", "e3", "e4", "e9"));
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 #include <memory>
 #include <thread>
 
-#include "absl/container/flat_hash_map.h"
 #include "common/line_reader.h"
 #include "common/status.h"
 #include "common/strings.h"
@@ -68,13 +67,9 @@ class Pipeline {
   absl::Status Quarantine(const event::Rejection& r, const event::Event* facts,
                           const common::Line& line);
   absl::Status Route(event::Event& ev, uint64_t line);
-  // The current event's subject, for RecordConsentSubject.
-  struct EventSubject {
-    bool resolved = false, digested = false;
-    std::string_view id;  // Empty: the event has no subject.
-  };
-  absl::Status RecordConsentSubject(const event::Event& ev, const catalog::Sink& sink,
-                                    const policy::Decision& d, EventSubject* subject);
+  // The value of the event's `seen.subject` (docs/state.md), for the governance report's
+  // consent coverage; empty when it is NULL.
+  const std::string& SubjectColumn(const event::Event& ev);
   absl::Status EnsureTransaction();
 
   const catalog::Catalog& catalog_;
@@ -107,15 +102,12 @@ class Pipeline {
   int64_t ledger_start_ = 0;
   std::vector<int64_t> delivered_;  // Per sink.
   Summary summary_;
-  // Consent coverage (state table consent_subjects, read by the governance report): each
-  // subject's salted digest per purpose, with the best consent state seen. `recorded_` skips
-  // writes already made (and their digests). It is bounded as the consent cache is: two
-  // generations of 65,536 keys, the older dropped when the newer fills; the upsert keeps the
-  // maximum, so a dropped key costs only a repeated write.
+  // Consent coverage (docs/state.md, seen.subject): per event type, the bitmap of its
+  // candidate sinks that require consent for its subject type (empty: none does), and the key
+  // of the subject digests.
+  std::vector<std::string> consent_bits_;
   std::unique_ptr<crypto::HmacSha256> subject_mac_;
-  store::Statement subject_upsert_;
-  absl::flat_hash_map<std::string, int> recorded_, recorded_retired_;
-  std::string subject_scratch_, subject_key_, record_key_;
+  std::string subject_scratch_, subject_message_, subject_column_;
 };
 
 absl::Status Pipeline::Init(const transform::KeyStore& keys) {
@@ -138,8 +130,8 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
 
   ASSIGN_OR_RETURN(seen_lookup_, db_.Prepare("SELECT digest FROM seen WHERE id = ?"));
   ASSIGN_OR_RETURN(seen_insert_,
-                   db_.Prepare("INSERT INTO seen (id, digest, first_seq) VALUES (?, ?, ?) "
-                               "ON CONFLICT (id) DO NOTHING"));
+                   db_.Prepare("INSERT INTO seen (id, digest, first_seq, subject) "
+                               "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"));
   ASSIGN_OR_RETURN(quarantine_index_,
                    db_.Prepare("INSERT INTO quarantine_index (event_id, seq) VALUES (?, ?)"));
   ASSIGN_OR_RETURN(quarantined_lookup_, db_.Prepare("SELECT 1 FROM quarantined WHERE digest = ?"));
@@ -202,10 +194,17 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
     RETURN_IF_ERROR(db_.SetMeta("subject_salt", *salt));
   }
   ASSIGN_OR_RETURN(subject_mac_, crypto::HmacSha256::Create(*salt));
-  ASSIGN_OR_RETURN(subject_upsert_,
-                   db_.Prepare("INSERT INTO consent_subjects (purpose, subject, state) "
-                               "VALUES (?, ?, ?) ON CONFLICT (purpose, subject) DO UPDATE "
-                               "SET state = excluded.state WHERE excluded.state > state"));
+  for (const catalog::EventType& type : catalog_.event_types) {
+    std::string bits((type.candidate_sinks.size() + 7) / 8, '\0');
+    bool any = false;
+    for (size_t c = 0; c < type.candidate_sinks.size(); ++c) {
+      if (catalog_.sinks[type.candidate_sinks[c]].RequiresConsentFor(type.subject_type)) {
+        bits[c / 8] = static_cast<char>(bits[c / 8] | (1 << (c % 8)));
+        any = true;
+      }
+    }
+    consent_bits_.push_back(any ? std::move(bits) : std::string());
+  }
   RETURN_IF_ERROR(db_.Commit());
   summary_.policy_version = catalog_.policy_version;
   summary_.as_of = options_.as_of_text;
@@ -243,6 +242,9 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
   seen_insert_.Bind(1, event_.id)
       .BindBlob(2, event_.content_digest.data(), event_.content_digest.size())
       .Bind(3, first_seq);
+  if (const std::string& subject = SubjectColumn(event_); !subject.empty()) {
+    seen_insert_.BindBlob(4, subject.data(), subject.size());
+  }
   RETURN_IF_ERROR(seen_insert_.Run());
   if (sqlite3_changes(db_.raw()) == 0) {
     seen_lookup_.Bind(1, event_.id);
@@ -267,25 +269,33 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
   return Route(event_, line.number);
 }
 
+const std::string& Pipeline::SubjectColumn(const event::Event& ev) {
+  subject_column_.clear();
+  const std::string& bits = consent_bits_[static_cast<size_t>(ev.type_def -
+                                                              catalog_.event_types.data())];
+  if (bits.empty()) return subject_column_;  // No candidate sink asks for consent.
+  const std::string_view id = policy::SubjectId(ev, &subject_scratch_);
+  if (id.empty()) return subject_column_;  // Nobody to count: its consent checks deny.
+  subject_message_.assign(ev.type_def->subject_type);
+  subject_message_.push_back('\0');
+  subject_message_.append(id);
+  const crypto::Digest mac = subject_mac_->Mac(subject_message_);
+  subject_column_.assign(reinterpret_cast<const char*>(mac.data()), 16);
+  subject_column_.append(bits);
+  return subject_column_;
+}
+
 absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
   const catalog::EventType& type = *ev.type_def;
   const size_t n = type.candidate_sinks.size();
   if (scratch_.size() < n) scratch_.resize(n);
   entries_.resize(n);
   bool any_allowed = false;
-  EventSubject subject;
-  if (recorded_.size() >= (size_t{1} << 16)) {
-    recorded_retired_ = std::move(recorded_);
-    recorded_.clear();
-  }
   for (size_t c = 0; c < n; ++c) {
     const uint32_t si = type.candidate_sinks[c];
     Scratch& x = scratch_[c];
     ledger::EntryFacts& facts = entries_[c];
     RETURN_IF_ERROR(engine_->Decide(ev, c, &decision_));
-    if (catalog_.sinks[si].RequiresConsentFor(type.subject_type)) {
-      RETURN_IF_ERROR(RecordConsentSubject(ev, catalog_.sinks[si], decision_, &subject));
-    }
     facts = ledger::EntryFacts();
     facts.sink = catalog_.sinks[si].id;
     if (decision_.allowed) {
@@ -338,50 +348,6 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
     RETURN_IF_ERROR(ledger_->AppendEvent(entries_).status());
   }
   return absl::OkStatus();
-}
-
-absl::Status Pipeline::RecordConsentSubject(const event::Event& ev, const catalog::Sink& sink,
-                                            const policy::Decision& d, EventSubject* subject) {
-  // Every candidate sink of an event has the same subject: resolved once per event, digested
-  // only when a write is due. An event without a subject has nobody to count (its decisions
-  // are denied no_consent).
-  if (!subject->resolved) {
-    subject->resolved = true;
-    subject->id = policy::SubjectId(ev, &subject_scratch_);
-  }
-  if (subject->id.empty()) return absl::OkStatus();
-  // 0: every check so far stopped before consent; 1: checked, none valid; 2: a valid consent.
-  const int state = d.consent_checked ? (d.allowed ? 2 : 1) : 0;
-  const std::string& purpose = catalog_.purposes[sink.purpose].id;
-  // In memory only, like the consent cache's keys: the purpose and the subject in clear.
-  record_key_.assign(purpose);
-  record_key_.push_back('\0');
-  record_key_.append(ev.type_def->subject_type);
-  record_key_.push_back('\0');
-  record_key_.append(subject->id);
-  auto it = recorded_.find(record_key_);
-  if (it == recorded_.end()) {
-    // Not in the current generation: take it from the retired one (a key in use survives a
-    // change of generation), or start it below any state, so it is written.
-    int known = -1;
-    if (auto old = recorded_retired_.find(record_key_); old != recorded_retired_.end()) {
-      known = old->second;
-      recorded_retired_.erase(old);
-    }
-    it = recorded_.emplace(record_key_, known).first;
-  }
-  if (it->second >= state) return absl::OkStatus();
-  it->second = state;
-  if (!subject->digested) {
-    subject->digested = true;
-    const size_t at = purpose.size() + 1;  // record_key_ without the purpose: type NUL id.
-    const crypto::Digest mac = subject_mac_->Mac(std::string_view(record_key_).substr(at));
-    subject_key_.assign(reinterpret_cast<const char*>(mac.data()), 16);
-  }
-  subject_upsert_.Bind(1, purpose)
-      .BindBlob(2, subject_key_.data(), subject_key_.size())
-      .Bind(3, int64_t{state});
-  return subject_upsert_.Run();
 }
 
 absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event* facts_from,

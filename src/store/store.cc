@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS agreements (
 CREATE TABLE IF NOT EXISTS seen (
   id TEXT PRIMARY KEY,
   digest BLOB NOT NULL,               -- SHA-256 of the event's RFC 8785 content
-  first_seq INTEGER NOT NULL          -- its first ledger entry
+  first_seq INTEGER NOT NULL,         -- its first ledger entry
+  subject BLOB                        -- for consent coverage: subject digest + sink bitmap
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS policies (
   id INTEGER PRIMARY KEY,
@@ -80,12 +81,6 @@ CREATE TABLE IF NOT EXISTS run_sinks (  -- each run's sinks: purpose and where i
   out_dir TEXT NOT NULL,              -- the run's --out, absolute and normalized
   output TEXT NOT NULL,               -- the sink output's key: the file's absolute path
   PRIMARY KEY (run_id, sink)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS consent_subjects (  -- distinct subjects per purpose, for the report
-  purpose TEXT NOT NULL,
-  subject BLOB NOT NULL,              -- 16 bytes of HMAC-SHA256(meta subject_salt, type NUL id)
-  state INTEGER NOT NULL,             -- 0 never checked, 1 checked without a valid consent, 2 valid
-  PRIMARY KEY (purpose, subject)
 ) WITHOUT ROWID;
 )sql";
 
@@ -239,6 +234,15 @@ absl::Status Database::Migrate() {
   }
   s = Exec(kSchema);
   if (!s.ok()) return s;
+  // Columns added within this schema version: a state made before them gains them (NULL).
+  auto has_subject = Prepare("SELECT 1 FROM pragma_table_info('seen') WHERE name = 'subject'");
+  if (!has_subject.ok()) return has_subject.status();
+  auto found = has_subject->Step();
+  if (!found.ok()) return found.status();
+  if (!*found) {
+    s = Exec("ALTER TABLE seen ADD COLUMN subject BLOB");
+    if (!s.ok()) return s;
+  }
   auto schema = GetMeta("schema");
   if (!schema.ok()) return schema.status();
   if (!schema->has_value()) return SetMeta("schema", kSchemaName);

@@ -64,9 +64,28 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
 
   const std::set<std::string> tables = Tables(*db);
   for (const char* want : {"meta", "consents", "agreements", "seen", "ledger", "quarantine_index",
-                           "outputs", "runs", "run_sinks", "consent_subjects"}) {
+                           "outputs", "runs", "run_sinks"}) {
     EXPECT_TRUE(tables.count(want)) << "missing table " << want;
   }
+}
+
+TEST_F(StoreTest, OpenAddsTheSeenSubjectColumnToAnOlderV2State) {
+  const std::string dir = root_ + "/old";
+  {
+    auto db = MustOpen(dir);
+    ASSERT_NE(db, nullptr);
+    // As a v2 state written before the column existed.
+    ASSERT_TRUE(db->Exec("DROP TABLE seen; CREATE TABLE seen (id TEXT PRIMARY KEY, digest BLOB "
+                         "NOT NULL, first_seq INTEGER NOT NULL) WITHOUT ROWID; "
+                         "INSERT INTO seen VALUES ('e-1', x'00', 1);").ok());
+  }
+  auto db = MustOpen(dir);
+  ASSERT_NE(db, nullptr);
+  auto q = db->Prepare("SELECT id, subject FROM seen");
+  ASSERT_TRUE(q.ok()) << q.status();
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Text(0), "e-1");
+  EXPECT_TRUE(q->IsNull(1));
 }
 
 TEST_F(StoreTest, ScratchDatabaseIsEmptyPrivateAndUsable) {
