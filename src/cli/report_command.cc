@@ -3,6 +3,7 @@
 // The `report` group is meant to take further reports as subcommands.
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "cli/command.h"
@@ -20,11 +21,15 @@ struct GovernanceArgs {
 };
 
 int GovernanceCommand(const GovernanceArgs& a) {
-  auto db = store::Database::OpenExisting(a.state);
-  if (!db.ok()) return Fail(db.status());
-  // Sink files and ledger are compared at rest: no run may append to either meanwhile.
+  // Sink files and ledger are compared at rest: no run may append to either meanwhile. The lock
+  // is taken before the store is opened (as run does), but only in a directory holding a state.
+  if (!std::filesystem::exists(a.state + "/state.db")) {
+    return Fail(store::Database::OpenExisting(a.state).status());  // "no Loopgate state in ..."
+  }
   auto lock = store::DirLock::Acquire(a.state);
   if (!lock.ok()) return Fail(lock.status());
+  auto db = store::Database::OpenExisting(a.state);
+  if (!db.ok()) return Fail(db.status());
   report::GovernanceOptions options;
   options.out_dir = a.out;
   options.max_gaps = a.max_gaps;
