@@ -4,8 +4,9 @@
 // and whether every delivered line is accounted for. Each figure is defined in that document.
 //
 // Governance() streams: it reads the ledger once through ledger::ForEachEntry (plus once more
-// to verify it) and each sink file once, and its memory does not grow with the number of
-// events. It reads only; it does not take the state's lock (the caller does, so that no run
+// to verify it), each accepted event's `seen` row, and each sink file once, and its memory does
+// not grow with the number of events (distinct subjects and disagreeing files are worked
+// through in scratch databases on disk). It reads only; it does not take the state's lock (the caller does, so that no run
 // writes files or ledger while they are compared).
 
 #include <cstdint>
