@@ -50,6 +50,7 @@ int Main(int argc, char** argv) {
   AddMatrixCommand(commands);
   AddPolicyCommands(commands);
   AddKeysCommands(commands);
+  AddReportCommands(commands);
 
   try {
     app.parse(argc, argv);

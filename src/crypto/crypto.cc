@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -67,6 +68,14 @@ Digest Sha256Hasher::Finish() {
 
 std::string ToHex(const Digest& d) {
   return common::HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+}
+
+absl::StatusOr<std::string> RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    return absl::InternalError("the random number generator failed");
+  }
+  return out;
 }
 
 struct HmacSha256::Impl {

@@ -36,6 +36,9 @@ class Sha256Hasher {
 // Lowercase hex of a digest.
 std::string ToHex(const Digest& d);
 
+// `n` bytes from OpenSSL's random generator (a CSPRNG). Errors: Internal when it fails.
+absl::StatusOr<std::string> RandomBytes(size_t n);
+
 // HMAC-SHA256 with a fixed key. The inner and outer keyed states are computed once, so each
 // Mac() costs two context copies and the hashing of the message (RFC 2104).
 // Thread-compatible: Mac() is const but uses scratch state; one instance per thread.

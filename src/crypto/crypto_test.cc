@@ -105,6 +105,17 @@ TEST(ToHexTest, LowercaseSixtyFourDigits) {
 
 // HMAC-SHA256 test cases from RFC 4231 section 4 (case 5, truncated output, is covered by
 // comparing the first 128 bits).
+TEST(RandomBytesTest, LengthAndTwoDrawsDiffer) {
+  auto a = RandomBytes(32);
+  auto b = RandomBytes(32);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(), 32u);
+  EXPECT_NE(*a, *b);  // 2^-256 to fail by chance.
+  auto none = RandomBytes(0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
 TEST(HmacSha256Test, Rfc4231Case1) {
   EXPECT_EQ(MacHex(std::string(20, '\x0b'), "Hi There"),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");

@@ -813,7 +813,7 @@ absl::StatusOr<VerifyReport> Verify(store::Database& db, const crypto::Ed25519Pu
 }
 
 absl::Status ForEachEntry(store::Database& db,
-                          const std::function<bool(const StoredEntry&)>& fn) {
+                          const std::function<absl::Status(const StoredEntry&)>& fn) {
   return InSnapshot(db, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
     if (!reader->committed().problem.empty()) {
@@ -821,37 +821,30 @@ absl::Status ForEachEntry(store::Database& db,
                                                 "; run `loopgate ledger verify`"));
     }
     std::string prev = GenesisHash(), entry, hashes;
-    absl::Status problem = absl::OkStatus();
+    absl::Status result = absl::OkStatus();
     int64_t expected = 1, consumed = 0;
     RETURN_IF_ERROR(ForEachRow(*reader, &consumed, [&](const Row& row, RowState state, int64_t) {
       if (state != RowState::kOk || row.seq != expected) {
-        problem = absl::DataLossError(common::StrCat(
+        result = absl::DataLossError(common::StrCat(
             "the ledger row at entry ", expected, " is damaged; run `loopgate ledger verify`"));
         return false;
       }
       hashes.clear();
       if (!reader->Hashes(row.seq, row.entries.size(), &hashes).ok()) {
-        problem = absl::DataLossError(common::StrCat("the stored hashes end before entry ",
-                                                     row.seq, "; run `loopgate ledger verify`"));
+        result = absl::DataLossError(common::StrCat("the stored hashes end before entry ",
+                                                    row.seq, "; run `loopgate ledger verify`"));
         return false;
       }
-      bool go = true;
       ForEachRowEntry(*reader, row, hashes, &prev, &entry,
                       [&](int64_t seq, const EntryFacts& facts, std::string_view policy,
                           const std::string& hash) {
-                        if (!go) return;
-                        StoredEntry e;
-                        e.seq = seq;
-                        e.text = entry;
-                        e.hash = hash;
-                        e.facts = &facts;
-                        e.policy_version = policy;
-                        go = fn(e);
+                        if (!result.ok()) return;
+                        result = fn(StoredEntry{seq, policy, facts, entry, hash});
                       });
       expected = row.seq + static_cast<int64_t>(row.entries.size());
-      return go;
+      return result.ok();
     }));
-    return problem;
+    return result;
   });
 }
 
@@ -859,17 +852,14 @@ absl::Status Export(store::Database& db, std::FILE* out) {
   // Each entry as stored: prev_hash is the stored hash of the entry before it and "hash" its
   // own stored hash, so an export of a damaged ledger fails an outside verification too.
   std::string line;
-  absl::Status write_error = absl::OkStatus();
-  RETURN_IF_ERROR(ForEachEntry(db, [&](const StoredEntry& e) {
+  return ForEachEntry(db, [&](const StoredEntry& e) -> absl::Status {
     line.assign(e.text, 0, e.text.size() - 1);
     common::StrAppend(&line, ",\"hash\":\"", e.hash, "\"}\n");
     if (std::fwrite(line.data(), 1, line.size(), out) != line.size()) {
-      write_error = absl::InternalError("writing the export failed");
-      return false;
+      return absl::InternalError("writing the export failed");
     }
-    return true;
-  }));
-  return write_error;
+    return absl::OkStatus();
+  });
 }
 
 namespace {

@@ -156,19 +156,23 @@ absl::StatusOr<std::string> ProveEvent(store::Database& db, std::string_view eve
 absl::StatusOr<std::string> ProveConsistency(store::Database& db, uint64_t old_size,
                                              uint64_t new_size);
 
-// One committed entry, as a reader sees it. Views are valid during the callback only.
+// One committed entry, as ForEachEntry hands it over. Views and references are valid during
+// the call only.
 struct StoredEntry {
   int64_t seq = 0;
-  std::string_view text;  // The canonical entry: the bytes that are hashed.
-  std::string_view hash;  // Its stored hash, 64 hex digits.
-  const EntryFacts* facts = nullptr;
   std::string_view policy_version;
+  const EntryFacts& facts;  // Every entry carries its event's facts (id, type, run, line, ...).
+  std::string_view text;    // The canonical entry: the bytes that are hashed.
+  std::string_view hash;    // Its stored hash, 64 hex digits.
 };
 
-// Streams every committed entry, oldest first, from one read snapshot; stops early when `fn`
-// returns false. Memory is flat in the ledger's size. Errors: DataLoss when the stored ledger
-// is damaged (`ledger verify` names where), Internal for I/O.
-absl::Status ForEachEntry(store::Database& db, const std::function<bool(const StoredEntry&)>& fn);
+// Calls `fn` for every committed entry, oldest first (seq 1, 2, ...), from one read snapshot,
+// streaming: memory stays flat however long the ledger is. It does not verify the chain (use
+// Verify). All entries of one accepted event are consecutive (docs/ledger-format.md section 2).
+// Stops at the first non-OK status `fn` returns and returns it. Errors: DataLoss for an entry
+// that cannot be read back (`ledger verify` names where); the store's.
+absl::Status ForEachEntry(store::Database& db,
+                          const std::function<absl::Status(const StoredEntry&)>& fn);
 
 // Writes every entry, oldest first, as one JSON line with its "hash" (formats.md).
 absl::Status Export(store::Database& db, std::FILE* out);

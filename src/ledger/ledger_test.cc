@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/strings.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
@@ -1173,6 +1174,74 @@ TEST_F(LedgerTest, ExportOfARowWithBadHashesFailsWithDataLoss) {
   const absl::Status s = ExportTo(&text);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_THAT(s.message(), HasSubstr("entry 8"));
+}
+
+// ---- ForEachEntry ----
+
+TEST_F(LedgerTest, ForEachEntryHandsOverEveryEntryAsExportedOldestFirst) {
+  AppendStandard();
+  AppendEvents({{Allow("evt-6", "crm", "sha256:cc", 6)}}, kPolicy2);
+  const std::vector<Exported> exported = ExportEntries();
+  ASSERT_EQ(exported.size(), 10u);
+  size_t i = 0;
+  const absl::Status s = ForEachEntry(*db_, [&](const StoredEntry& e) {
+    EXPECT_LT(i, exported.size());
+    if (i >= exported.size()) return absl::OkStatus();
+    const Exported& x = exported[i++];
+    EXPECT_EQ(e.seq, x.seq);
+    EXPECT_EQ(e.policy_version, x.policy_version);
+    EXPECT_EQ(e.facts.event_id, x.event_id);
+    EXPECT_EQ(e.facts.sink, x.sink);
+    EXPECT_EQ(e.facts.reason, x.reason);
+    EXPECT_EQ(e.facts.type, x.type);
+    EXPECT_EQ(e.facts.line, x.line_no);
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(i, exported.size());
+}
+
+TEST_F(LedgerTest, ForEachEntryGivesEveryEntryItsEventsFactsAndItsOwnDecision) {
+  AppendStandard();
+  std::vector<std::string> seen;
+  ASSERT_TRUE(ForEachEntry(*db_, [&](const StoredEntry& e) {
+                const EntryFacts& f = e.facts;
+                std::string item = std::string(OutcomeName(f.outcome)) + " " +
+                                   std::string(f.event_id) + " " + std::to_string(f.run) + " " +
+                                   std::to_string(f.line) + " " + std::string(f.delivered) + " " +
+                                   common::StrJoin(f.consent_ids, ",") + " " +
+                                   std::to_string(f.consent_scope ? f.consent_scope->size() : 0);
+                seen.push_back(item);
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_THAT(seen, ElementsAre("deny evt-1 1 1   0", "allow evt-2 1 2 sha256:abc c-1,c-2 1",
+                                "deny evt-2 1 2   1", "deny evt-3 1 3   0", "deny evt-3 1 3   0",
+                                "deny evt-3 1 3   0", "quarantine evt-4 1 4   0",
+                                "allow evt-5 1 5 sha256:aa  0", "allow evt-5 1 5 sha256:bb  0"));
+}
+
+TEST_F(LedgerTest, ForEachEntryStopsAtTheCallersStatus) {
+  AppendStandard();
+  int calls = 0;
+  const absl::Status s = ForEachEntry(*db_, [&](const StoredEntry& e) {
+    ++calls;
+    return e.seq == 3 ? absl::CancelledError("enough") : absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(calls, 3);
+}
+
+TEST_F(LedgerTest, ForEachEntryOfADamagedRowFailsWithDataLossAfterTheEntriesBeforeIt) {
+  AppendStandard();
+  SetBody(4, "[\"evt-3\"");
+  int64_t last = 0;
+  const absl::Status s = ForEachEntry(*db_, [&](const StoredEntry& e) {
+    last = e.seq;
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(s.message(), HasSubstr("entry 4"));
+  EXPECT_EQ(last, 3);
 }
 
 // ---- EntriesForEvent ----

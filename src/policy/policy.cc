@@ -27,6 +27,17 @@ std::string_view DenyReasonName(DenyReason reason) {
   return "no_consent";
 }
 
+std::string_view SubjectId(const event::Event& event, std::string* scratch) {
+  const auto* subject = event.Find(event.type_def->subject_field);
+  if (subject == nullptr) return {};
+  std::string_view id;
+  if (subject->get_string().get(id) == simdjson::SUCCESS) return id;
+  // A non-string subject id is looked up by its RFC 8785 text.
+  scratch->clear();
+  (void)json::AppendCanonical(*subject, scratch);
+  return *scratch;
+}
+
 std::string Decision::ReasonText(const catalog::Catalog& catalog) const {
   if (allowed) return "";
   if (reason == DenyReason::kRule) return "rule:" + catalog.rules[rule_index].id;
@@ -233,17 +244,10 @@ bool Engine::CheckAgreements(const event::Event& event, const catalog::Sink& sin
 absl::Status Engine::CheckConsent(const event::Event& event, const catalog::Sink& sink,
                                   Decision* d) {
   const catalog::EventType& type = *event.type_def;
-  const auto* subject = event.Find(type.subject_field);
-  std::string_view subject_id;
-  if (subject == nullptr) {
+  const std::string_view subject_id = SubjectId(event, &subject_scratch_);
+  if (subject_id.empty()) {
     d->reason = DenyReason::kNoConsent;  // No subject to hold a consent: fail closed.
     return absl::OkStatus();
-  }
-  if (subject->get_string().get(subject_id) != simdjson::SUCCESS) {
-    // A non-string subject id is looked up by its RFC 8785 text.
-    subject_scratch_.clear();
-    (void)json::AppendCanonical(*subject, &subject_scratch_);
-    subject_id = subject_scratch_;
   }
   auto current = consents_.Current(type.subject_type, subject_id,
                                    catalog_.purposes[sink.purpose].id);

@@ -95,6 +95,11 @@ struct PurposeConsent {
 // `current` as CheckConsentVersions takes it.
 PurposeConsent ConsentStateAt(const std::vector<consent::ConsentRecord>& current,
                               common::Instant as_of);
+// The event's subject id as consent records name it: the subject field's string, or for a
+// non-string value its RFC 8785 text (written into `scratch`). Empty when the field is absent,
+// null or the empty string: the event has no subject, and a sink that requires consent denies
+// it no_consent.
+std::string_view SubjectId(const event::Event& event, std::string* scratch);
 
 // Decides candidate sinks for events of one catalog, with registries viewed as of `as_of`.
 // Not thread-safe (the consent view caches).

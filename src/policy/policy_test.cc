@@ -210,6 +210,7 @@ struct Result {
   bool allowed = false;
   std::string reason;              // ReasonText: "" when allowed.
   std::vector<std::string> cited;  // Consent ids the decision rests on.
+  std::string subject;  // SubjectId of the event.
 };
 
 class PolicyTest : public testing::Test {
@@ -284,6 +285,8 @@ class PolicyTest : public testing::Test {
       EXPECT_TRUE(s.ok()) << s;
       result.allowed = d.allowed;
       result.reason = d.ReasonText(*catalog_);
+      std::string scratch;
+      result.subject = std::string(SubjectId(ev, &scratch));
       for (const auto* r : d.cited) result.cited.push_back(r->consent_id);
       if (!d.allowed) {
         EXPECT_THAT(result.cited, IsEmpty()) << "a denial cites no consent";
@@ -818,6 +821,16 @@ rules:
   EXPECT_EQ(s1.rules.size(), 3u);
   EXPECT_EQ(rule_id(RequirementsFor(cat, t, 1)), "both");
   EXPECT_EQ(rule_id(RequirementsFor(cat, t, 2)), "all");
+}
+
+// SubjectId is what consent is looked up by (and what the governance report counts).
+TEST_F(PolicyTest, SubjectIdIsTheSubjectFieldOfTheEventType) {
+  EXPECT_EQ(Decide(PatientEvent("pt-9"), "safety_db").subject, "pt-9");
+  EXPECT_EQ(Decide(HcpEvent(), "mail").subject, "hcp-1");
+  const std::string account =
+      "{\"event_type\":\"account.training\",\"source_system\":\"portal\","
+      "\"account_id\":\"acct-1\",\"timestamp\":\"2026-04-01T00:00:00Z\",\"payload\":{}}";
+  EXPECT_EQ(Decide(account, "mail").subject, "acct-1");  // A flat-envelope attribute.
 }
 
 TEST_F(PolicyTest, ReasonNamesMatchRoutingMd) {

@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "common/text.h"
 #include "consent/consent.h"
+#include "crypto/crypto.h"
 #include "event/event.h"
 #include "json/json.h"
 #include "ledger/ledger.h"
@@ -33,6 +34,13 @@ bool IsBlank(std::string_view s) {
 // The quarantine output's file: beside the sinks' files.
 std::string QuarantinePath(const std::string& out_dir) {
   return std::filesystem::absolute(out_dir + "/quarantine.ndjson").lexically_normal().string();
+}
+
+// `dir` as an absolute, normalized path without a trailing separator.
+std::string AbsoluteDir(const std::string& dir) {
+  std::string path = std::filesystem::absolute(dir).lexically_normal().string();
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
 }
 
 std::string WallClockNow() {
@@ -59,6 +67,9 @@ class Pipeline {
   absl::Status Quarantine(const event::Rejection& r, const event::Event* facts,
                           const common::Line& line);
   absl::Status Route(event::Event& ev, uint64_t line);
+  // The value of the event's `seen.subject` (docs/state.md), for the governance report's
+  // consent coverage; empty when it is NULL.
+  const std::string& SubjectColumn(const event::Event& ev);
   absl::Status EnsureTransaction();
 
   const catalog::Catalog& catalog_;
@@ -91,6 +102,12 @@ class Pipeline {
   int64_t ledger_start_ = 0;
   std::vector<int64_t> delivered_;  // Per sink.
   Summary summary_;
+  // Consent coverage (docs/state.md, seen.subject): per event type, the bitmap of its
+  // candidate sinks that require consent for its subject type (empty: none does), and the key
+  // of the subject digests.
+  std::vector<std::string> consent_bits_;
+  std::unique_ptr<crypto::HmacSha256> subject_mac_;
+  std::string subject_scratch_, subject_message_, subject_column_;
 };
 
 absl::Status Pipeline::Init(const transform::KeyStore& keys) {
@@ -113,8 +130,8 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
 
   ASSIGN_OR_RETURN(seen_lookup_, db_.Prepare("SELECT digest FROM seen WHERE id = ?"));
   ASSIGN_OR_RETURN(seen_insert_,
-                   db_.Prepare("INSERT INTO seen (id, digest, first_seq) VALUES (?, ?, ?) "
-                               "ON CONFLICT (id) DO NOTHING"));
+                   db_.Prepare("INSERT INTO seen (id, digest, first_seq, subject) "
+                               "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"));
   ASSIGN_OR_RETURN(quarantine_index_,
                    db_.Prepare("INSERT INTO quarantine_index (event_id, seq) VALUES (?, ?)"));
   ASSIGN_OR_RETURN(quarantined_lookup_, db_.Prepare("SELECT 1 FROM quarantined WHERE digest = ?"));
@@ -154,6 +171,40 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
   run_insert.Bind(1, WallClockNow()).Bind(2, options_.as_of_text).Bind(3, catalog_.policy_version);
   RETURN_IF_ERROR(run_insert.Run());
   summary_.run_id = sqlite3_last_insert_rowid(db_.raw());
+  // What the governance report needs to read this run's ledger entries without the catalog:
+  // each sink's purpose and the file it writes.
+  ASSIGN_OR_RETURN(auto sink_insert,
+                   db_.Prepare("INSERT INTO run_sinks (run_id, sink, purpose, out_dir, output) "
+                               "VALUES (?, ?, ?, ?, ?)"));
+  const std::string out_dir = AbsoluteDir(options_.out_dir);
+  for (size_t i = 0; i < catalog_.sinks.size(); ++i) {
+    const catalog::Sink& s = catalog_.sinks[i];
+    sink_insert.Bind(1, summary_.run_id)
+        .Bind(2, s.id)
+        .Bind(3, catalog_.purposes[s.purpose].id)
+        .Bind(4, out_dir)
+        .Bind(5, outputs_[i]->key());
+    RETURN_IF_ERROR(sink_insert.Run());
+  }
+  // The salt of subject digests: one per state, made on first use.
+  ASSIGN_OR_RETURN(auto salt, db_.GetMeta("subject_salt"));
+  if (!salt) {
+    ASSIGN_OR_RETURN(std::string bytes, crypto::RandomBytes(32));
+    salt = common::HexEncode(bytes);
+    RETURN_IF_ERROR(db_.SetMeta("subject_salt", *salt));
+  }
+  ASSIGN_OR_RETURN(subject_mac_, crypto::HmacSha256::Create(*salt));
+  for (const catalog::EventType& type : catalog_.event_types) {
+    std::string bits((type.candidate_sinks.size() + 7) / 8, '\0');
+    bool any = false;
+    for (size_t c = 0; c < type.candidate_sinks.size(); ++c) {
+      if (catalog_.sinks[type.candidate_sinks[c]].RequiresConsentFor(type.subject_type)) {
+        bits[c / 8] = static_cast<char>(bits[c / 8] | (1 << (c % 8)));
+        any = true;
+      }
+    }
+    consent_bits_.push_back(any ? std::move(bits) : std::string());
+  }
   RETURN_IF_ERROR(db_.Commit());
   summary_.policy_version = catalog_.policy_version;
   summary_.as_of = options_.as_of_text;
@@ -191,6 +242,9 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
   seen_insert_.Bind(1, event_.id)
       .BindBlob(2, event_.content_digest.data(), event_.content_digest.size())
       .Bind(3, first_seq);
+  if (const std::string& subject = SubjectColumn(event_); !subject.empty()) {
+    seen_insert_.BindBlob(4, subject.data(), subject.size());
+  }
   RETURN_IF_ERROR(seen_insert_.Run());
   if (sqlite3_changes(db_.raw()) == 0) {
     seen_lookup_.Bind(1, event_.id);
@@ -213,6 +267,22 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
   }
   consents_->Trim();  // Between events: the cited records must outlive one event's decisions.
   return Route(event_, line.number);
+}
+
+const std::string& Pipeline::SubjectColumn(const event::Event& ev) {
+  subject_column_.clear();
+  const std::string& bits = consent_bits_[static_cast<size_t>(ev.type_def -
+                                                              catalog_.event_types.data())];
+  if (bits.empty()) return subject_column_;  // No candidate sink asks for consent.
+  const std::string_view id = policy::SubjectId(ev, &subject_scratch_);
+  if (id.empty()) return subject_column_;  // Nobody to count: its consent checks deny.
+  subject_message_.assign(ev.type_def->subject_type);
+  subject_message_.push_back('\0');
+  subject_message_.append(id);
+  const crypto::Digest mac = subject_mac_->Mac(subject_message_);
+  subject_column_.assign(reinterpret_cast<const char*>(mac.data()), 16);
+  subject_column_.append(bits);
+  return subject_column_;
 }
 
 absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS agreements (
 CREATE TABLE IF NOT EXISTS seen (
   id TEXT PRIMARY KEY,
   digest BLOB NOT NULL,               -- SHA-256 of the event's RFC 8785 content
-  first_seq INTEGER NOT NULL          -- its first ledger entry
+  first_seq INTEGER NOT NULL,         -- its first ledger entry
+  subject BLOB                        -- for consent coverage: subject digest + sink bitmap
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS policies (
   id INTEGER PRIMARY KEY,
@@ -75,6 +76,14 @@ CREATE TABLE IF NOT EXISTS checkpoints (  -- signed checkpoints of the ledger's 
 CREATE TABLE IF NOT EXISTS signing_keys (  -- public keys that signed checkpoints
   key_id TEXT PRIMARY KEY,                 -- sha256:<hex> of the raw public key
   public_pem TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_sinks (  -- each run's sinks: purpose and where it wrote
+  run_id INTEGER NOT NULL,
+  sink TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  out_dir TEXT NOT NULL,              -- the run's --out, absolute and normalized
+  output TEXT NOT NULL,               -- the sink output's key: the file's absolute path
+  PRIMARY KEY (run_id, sink)
 ) WITHOUT ROWID;
 )sql";
 
@@ -187,6 +196,24 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& dir)
   return db;
 }
 
+absl::StatusOr<std::unique_ptr<Database>> Database::OpenScratch() {
+  sqlite3* raw = nullptr;
+  // An empty file name: a private database in a temporary file that SQLite deletes on close.
+  if (sqlite3_open_v2("", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    absl::Status s = absl::InternalError(common::StrCat(
+        "cannot open a scratch database: ", raw ? sqlite3_errmsg(raw) : "out of memory"));
+    sqlite3_close(raw);
+    return s;
+  }
+  std::unique_ptr<Database> db(new Database(raw, ""));
+  // Its pages and sorts spill to temporary files beyond a small cache: memory stays bounded.
+  auto s = db->Exec("PRAGMA cache_size=-8192; PRAGMA temp_store=FILE; PRAGMA synchronous=OFF; "
+                    "PRAGMA journal_mode=OFF;");
+  if (!s.ok()) return s;
+  return db;
+}
+
 absl::StatusOr<std::unique_ptr<Database>> Database::OpenExisting(const std::string& dir) {
   const std::string path = dir + "/state.db";
   if (!std::filesystem::exists(path)) {
@@ -266,6 +293,15 @@ absl::Status Database::Migrate() {
   }
   s = Exec(kSchema);
   if (!s.ok()) return s;
+  // Columns added within this schema version: a state made before them gains them (NULL).
+  auto has_subject = Prepare("SELECT 1 FROM pragma_table_info('seen') WHERE name = 'subject'");
+  if (!has_subject.ok()) return has_subject.status();
+  auto found = has_subject->Step();
+  if (!found.ok()) return found.status();
+  if (!*found) {
+    s = Exec("ALTER TABLE seen ADD COLUMN subject BLOB");
+    if (!s.ok()) return s;
+  }
   auto schema = GetMeta("schema");
   if (!schema.ok()) return schema.status();
   if (!schema->has_value()) return SetMeta("schema", kSchemaName);

@@ -72,6 +72,11 @@ class Database {
   // A private in-memory database with the current schema, gone when the object dies; for dry
   // runs that must not touch any state directory. dir() is ":memory:".
   static absl::StatusOr<std::unique_ptr<Database>> OpenInMemory();
+  // Opens a private, empty database in a temporary file that is deleted when it is closed: no
+  // schema, no state directory. For work that must not grow with memory (sorting, joining,
+  // distinct counts over millions of rows): its page cache is capped at 8 MiB and sorts spill
+  // to temporary files. Errors: Internal.
+  static absl::StatusOr<std::unique_ptr<Database>> OpenScratch();
   ~Database();
 
   absl::Status Exec(std::string_view sql);

@@ -64,11 +64,45 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
 
   const std::set<std::string> tables = Tables(*db);
   for (const char* want : {"meta", "consents", "agreements", "seen", "policies",
-                           "quarantine_index", "quarantined", "outputs", "runs"}) {
+                           "quarantine_index", "quarantined", "outputs", "runs", "run_sinks",
+                           "checkpoints", "signing_keys"}) {
     EXPECT_TRUE(tables.count(want)) << "missing table " << want;
   }
   // The ledger's entries live in files under <state>/ledger/, not in the database.
   EXPECT_FALSE(tables.count("ledger"));
+}
+
+TEST_F(StoreTest, OpenAddsTheSeenSubjectColumnToAnOlderV2State) {
+  const std::string dir = root_ + "/old";
+  {
+    auto db = MustOpen(dir);
+    ASSERT_NE(db, nullptr);
+    // As a v2 state written before the column existed.
+    ASSERT_TRUE(db->Exec("DROP TABLE seen; CREATE TABLE seen (id TEXT PRIMARY KEY, digest BLOB "
+                         "NOT NULL, first_seq INTEGER NOT NULL) WITHOUT ROWID; "
+                         "INSERT INTO seen VALUES ('e-1', x'00', 1);").ok());
+  }
+  auto db = MustOpen(dir);
+  ASSERT_NE(db, nullptr);
+  auto q = db->Prepare("SELECT id, subject FROM seen");
+  ASSERT_TRUE(q.ok()) << q.status();
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Text(0), "e-1");
+  EXPECT_TRUE(q->IsNull(1));
+}
+
+TEST_F(StoreTest, ScratchDatabaseIsEmptyPrivateAndUsable) {
+  auto a = Database::OpenScratch();
+  auto b = Database::OpenScratch();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(Tables(**a).empty());  // No state schema.
+  EXPECT_EQ((*a)->dir(), "");
+  ASSERT_TRUE((*a)->Exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);").ok());
+  EXPECT_TRUE(Tables(**b).empty());  // Each is its own database.
+  auto q = (*a)->Prepare("SELECT sum(x) FROM t");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(*q->Step());
+  EXPECT_EQ(q->Int(0), 3);
 }
 
 TEST_F(StoreTest, ReopenKeepsDataAndSchema) {
