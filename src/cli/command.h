@@ -57,6 +57,7 @@ class Commands {
 
 // The commands, one per file of this folder.
 void AddRunCommand(Commands& commands);       // run_command.cc
+void AddDemoCommand(Commands& commands);      // demo_command.cc
 void AddLedgerCommands(Commands& commands);   // ledger_command.cc: ledger verify|export
 void AddExplainCommand(Commands& commands);   // explain_command.cc
 void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent|agreement import
