@@ -297,8 +297,13 @@ int DemoCommand(const DemoArgs& a) {
     auto out = sink::CreateOutput(sink.output, {out_dir, sink.id});
     if (!out.ok()) continue;
     const int64_t delivered = i < summary->deliveries.size() ? summary->deliveries[i].second : 0;
-    std::string shown = fs::path((*out)->key()).lexically_relative(fs::current_path(ec)).string();
-    if (shown.empty() || shown.rfind("..", 0) == 0) shown = (*out)->key();
+    // Shown under --dir as given when the sink writes there (the reference catalog's sinks
+    // do), else as the absolute path the sink's `path` option names.
+    const fs::path key((*out)->key());
+    const std::string shown =
+        key.parent_path() == fs::absolute(out_dir).lexically_normal()
+            ? common::StrCat(out_dir, "/", key.filename().string())
+            : key.string();
     std::printf("  %-44s %s records for sink %s\n", shown.c_str(),
                 Thousands(static_cast<uint64_t>(delivered)).c_str(), sink.id.c_str());
   }
