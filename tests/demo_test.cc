@@ -123,6 +123,26 @@ TEST(Demo, SmallWorldRoutesAndAgreesWithItsManifest) {
   }
   EXPECT_EQ(ReadLines(dir + "/out/quarantine.ndjson").size(), U(s["quarantined"]));
 
+  // `loopgate run` on the same world files gives the same outputs and the same ledger: the
+  // demo routes exactly as run does.
+  const std::string w = dir + "/world/";
+  Result run = RunLoopgate({"run", "--config", w + "catalog.yaml", "--events", w + "events.ndjson",
+                            "--consents", w + "consents.ndjson", "--agreements",
+                            w + "agreements.ndjson", "--keys", w + "keys.json", "--state",
+                            tmp / "run-state", "--out", tmp / "run-out", "--as-of",
+                            "2027-01-01T00:00:00Z"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  simdjson::dom::parser rp;
+  const std::string run_summary = LastRunSummary(tmp / "run-state");
+  EXPECT_EQ(std::string(rp.parse(run_summary)["ledger_head"].get_string().value()),
+            std::string(s["ledger_head"].get_string().value()));
+  for (const char* sink : kSinks) {
+    EXPECT_EQ(ReadFile(tmp / "run-out/" + sink + ".ndjson"),
+              ReadFile(dir + "/out/" + sink + ".ndjson"))
+        << sink;
+  }
+  EXPECT_EQ(ReadFile(tmp / "run-out/quarantine.ndjson"), ReadFile(dir + "/out/quarantine.ndjson"));
+
   // The output names every place and what to try next.
   for (const std::string& where :
        {dir + "/world/events.ndjson", dir + "/world/manifest.json", dir + "/state",
