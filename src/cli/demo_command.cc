@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,13 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+// CPU time of the whole process (all threads) so far.
+double CpuSeconds() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 // A one-line progress bar on stderr, drawn only when stderr is a terminal.
 class ProgressBar {
  public:
@@ -93,27 +101,31 @@ std::string SelfCommand() {
   return exe.string();
 }
 
-// Prepares DIR: refuses a non-empty directory that is not a previous demo unless forced, then
-// clears what a previous demo left (world/, state/, out/) and marks the directory as the demo's.
-int PrepareDir(const DemoArgs& a) {
+// Refuses a --dir that is not a directory, or is non-empty and not a previous demo (unless
+// --force). Touches nothing.
+int CheckDir(const DemoArgs& a) {
   std::error_code ec;
   const fs::path dir(a.dir);
-  if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) {
-      return FailConfig(absl::InvalidArgumentError(
-          common::StrCat("--dir ", a.dir, " exists and is not a directory")));
-    }
-    const bool empty = fs::directory_iterator(dir, ec) == fs::directory_iterator();
-    if (!empty && !fs::exists(dir / kMarker, ec) && !a.force) {
-      return FailConfig(absl::FailedPreconditionError(common::StrCat(
-          a.dir, " is not empty and is not a previous demo directory (it has no ", kMarker,
-          "); choose another --dir, or pass --force to write world/, state/ and out/ into it, "
-          "replacing any directories of those names")));
-    }
+  if (!fs::exists(dir, ec)) return kOk;
+  if (!fs::is_directory(dir, ec)) {
+    return FailConfig(absl::InvalidArgumentError(
+        common::StrCat("--dir ", a.dir, " exists and is not a directory")));
   }
-  fs::create_directories(dir, ec);
-  if (ec) return Fail(absl::InternalError(common::StrCat("cannot create ", a.dir, ": ",
-                                                         ec.message())));
+  const bool empty = fs::directory_iterator(dir, ec) == fs::directory_iterator();
+  if (!empty && !fs::exists(dir / kMarker, ec) && !a.force) {
+    return FailConfig(absl::FailedPreconditionError(common::StrCat(
+        a.dir, " is not empty and is not a previous demo directory (it has no ", kMarker,
+        "); choose another --dir, or pass --force to write world/, state/ and out/ into it, "
+        "replacing any directories of those names")));
+  }
+  return kOk;
+}
+
+// Clears what a previous demo left (world/, state/, out/) and marks DIR as the demo's. The
+// caller holds DIR's lock.
+int ClearDir(const DemoArgs& a) {
+  std::error_code ec;
+  const fs::path dir(a.dir);
   for (const char* sub : {"world", "state", "out"}) {
     fs::remove_all(dir / sub, ec);
     if (ec) {
@@ -172,10 +184,16 @@ int DemoCommand(const DemoArgs& a) {
   if (!size) {
     return FailConfig(absl::InvalidArgumentError("--size must be small, medium or large"));
   }
-  if (int rc = PrepareDir(a); rc != kOk) return rc;
-  // Held for the whole demo, so two demos never write the same directory.
+  if (int rc = CheckDir(a); rc != kOk) return rc;
+  std::error_code ec;
+  fs::create_directories(a.dir, ec);
+  if (ec) {
+    return Fail(absl::InternalError(common::StrCat("cannot create ", a.dir, ": ", ec.message())));
+  }
+  // Held for the whole demo, so two demos never write (or clear) the same directory.
   auto dir_lock = store::DirLock::Acquire(a.dir);
   if (!dir_lock.ok()) return Fail(dir_lock.status());
+  if (int rc = ClearDir(a); rc != kOk) return rc;
 
   const std::string world_dir = (fs::path(a.dir) / "world").string();
   const std::string state_dir = (fs::path(a.dir) / "state").string();
@@ -196,9 +214,11 @@ int DemoCommand(const DemoArgs& a) {
     gen_bar.Update(fraction, Thousands(lines) + " lines", fraction >= 1.0);
   };
   const auto gen_started = std::chrono::steady_clock::now();
+  const double gen_cpu_started = CpuSeconds();
   auto world = demo::GenerateWorld(options);
   if (!world.ok()) return Fail(world.status());
   const double gen_seconds = Seconds(gen_started);
+  const double gen_cpu = CpuSeconds() - gen_cpu_started;
 
   std::printf("\nWorld: %s HCPs at %s accounts in %d territories; %s patients in support "
               "programmes;\n       %s hospital patients at %d hospitals; %d campaigns with "
@@ -210,17 +230,17 @@ int DemoCommand(const DemoArgs& a) {
               Thousands(world->lines).c_str(), std::string(demo::kPeriodFrom.substr(0, 10)).c_str(),
               "2026-12-31", Thousands(world->messy).c_str(), Thousands(world->duplicates).c_str(),
               Thousands(world->consent_records).c_str());
-  std::printf("       generated in %.1f s\n\n", gen_seconds);
+  std::printf("       generated in %.1f s (%.1f s CPU)\n\n", gen_seconds, gen_cpu);
   std::fflush(stdout);
 
   // 2. The run: what `loopgate run` does with these files, as of the end of the year.
   const auto route_started = std::chrono::steady_clock::now();
+  const double route_cpu_started = CpuSeconds();
   auto catalog = catalog::LoadFile(world_file(demo::kCatalogFile), &sink::ValidateOutput);
   if (!catalog.ok()) return Fail(catalog.status());
   for (const auto& w : (*catalog)->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   auto keys = transform::KeyStore::LoadFile(world_file(demo::kKeysFile));
   if (!keys.ok()) return Fail(keys.status());
-  std::error_code ec;
   fs::create_directories(state_dir, ec);
   auto lock = store::DirLock::Acquire(state_dir);
   if (!lock.ok()) return Fail(lock.status());
@@ -256,10 +276,11 @@ int DemoCommand(const DemoArgs& a) {
   auto summary = router::Run(**catalog, *keys, **db, run);
   if (!summary.ok()) return Fail(summary.status());
   const double route_seconds = Seconds(route_started);
+  const double route_cpu = CpuSeconds() - route_cpu_started;
 
   std::printf("%s", summary->ToText().c_str());
-  std::printf("routed in %.1f s (%s events/s, including the import of the registries)\n",
-              route_seconds,
+  std::printf("routed in %.1f s, %.1f s CPU (%s events/s; the registries' import included)\n",
+              route_seconds, route_cpu,
               Thousands(static_cast<uint64_t>(static_cast<double>(summary->events_read) /
                                               (route_seconds > 0 ? route_seconds : 1)))
                   .c_str());

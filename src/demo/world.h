@@ -92,7 +92,8 @@ struct WorldSummary {
   int territories = 0, campaigns = 0, hospitals = 0;
   // Event ids worth `loopgate explain`: (what it shows, id).
   std::vector<std::pair<std::string, std::string>> examples;
-  std::vector<WorldFile> files;  // Every file written, manifest.json last (no hash of itself).
+  // Every file written, manifest.json last (the manifest's own list names the others).
+  std::vector<WorldFile> files;
 };
 
 // Generates the world into options.dir. Errors: Internal for a file that cannot be written.

@@ -879,8 +879,10 @@ void Simulator::EmitDuplicate() {
   if (rng_.Chance(0.7)) {
     Write(r.line);  // The same bytes again.
   } else {
-    // The same content re-serialized without spaces: still the same event (RFC 8785 form).
-    // Generated values never contain `", "` or `": "`, so only separators change.
+    // The same content re-serialized without the spaces after separators: still the same
+    // event (RFC 8785 form). A separator is a ',' or ':' right after the end of a value or key
+    // ('"', ']', '}', a digit, or the last letter of true, false or null); generated strings
+    // never hold such a pair before a space.
     scratch_.clear();
     const std::string& s = r.line;
     for (size_t i = 0; i < s.size(); ++i) {
