@@ -352,8 +352,7 @@ void AddDemoCommand(Commands& commands) {
   auto a = std::make_shared<DemoArgs>();
   auto* cmd = commands.app().add_subcommand(
       "demo",
-      "Generate a synthetic year of events, consents and agreements over the reference "
-      "catalog, route it, and show the outcome and where every output lies");
+      "Generate a synthetic year over the reference catalog, route it, show what went where");
   cmd->add_option("--size", a->size,
                   "small (about 50k events), medium (about 1M) or large (about 10M)")
       ->check(CLI::IsMember({"small", "medium", "large"}))
