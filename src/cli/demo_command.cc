@@ -308,10 +308,10 @@ int DemoCommand(const DemoArgs& a) {
     } else if (f.name == demo::kManifestFile) {
       what = "seed, counts, campaigns with planted effects, file hashes";
     }
-    std::printf("  %-44s %s (%s)\n", world_file(f.name).c_str(), what.c_str(),
+    std::printf("  %-46s %s (%s)\n", world_file(f.name).c_str(), what.c_str(),
                 Mib(f.bytes).c_str());
   }
-  std::printf("  %-44s ledger, seen ids, consent and agreement registries (SQLite)\n",
+  std::printf("  %-46s ledger, seen ids, consent and agreement registries (SQLite)\n",
               (state_dir + "/").c_str());
   for (size_t i = 0; i < (*catalog)->sinks.size(); ++i) {
     const auto& sink = (*catalog)->sinks[i];
@@ -325,10 +325,10 @@ int DemoCommand(const DemoArgs& a) {
         key.parent_path() == fs::absolute(out_dir).lexically_normal()
             ? common::StrCat(out_dir, "/", key.filename().string())
             : key.string();
-    std::printf("  %-44s %s records for sink %s\n", shown.c_str(),
+    std::printf("  %-46s %s records for sink %s\n", shown.c_str(),
                 Thousands(static_cast<uint64_t>(delivered)).c_str(), sink.id.c_str());
   }
-  std::printf("  %-44s %s refused lines, each with its reason\n",
+  std::printf("  %-46s %s refused lines, each with its reason\n",
               (out_dir + "/quarantine.ndjson").c_str(),
               Thousands(static_cast<uint64_t>(summary->quarantined)).c_str());
 
