@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "common/time.h"
+#include "demo/json_writer.h"
+#include "demo/rng.h"
 
 namespace {
 
@@ -37,43 +39,7 @@ constexpr int64_t kBase = 1767225600;           // 2026-01-01T00:00:00Z
 constexpr int64_t kAsOf = kBase + 180 * kDay;   // 2026-06-30T00:00:00Z
 constexpr int64_t kSpan = 180 * kDay;           // Event times: [kBase, kAsOf).
 
-// xoshiro256** seeded by splitmix64 (Blackman and Vigna).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) {
-    for (auto& s : s_) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      s = z ^ (z >> 31);
-    }
-  }
-  uint64_t Next() {
-    const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = Rotl(s_[3], 45);
-    return result;
-  }
-  // Uniform in [0, n) (Lemire's multiply-shift; the tiny bias is irrelevant here).
-  uint64_t Below(uint64_t n) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
-  }
-  bool Percent(uint64_t p) { return Below(100) < p; }
-  template <typename T, size_t N>
-  const T& Pick(const T (&items)[N]) {
-    return items[Below(N)];
-  }
-
- private:
-  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
+using loopgate::demo::Rng;  // xoshiro256** seeded by splitmix64 (src/demo/rng.h).
 
 std::string Id(std::string_view prefix, uint64_t n, int width) {
   char buf[32];
@@ -92,47 +58,41 @@ std::string Date(int year, int month, int day) {
   return buf;
 }
 
-// A flat JSON object writer for generated (escape-free) text, in the producers' ", " style.
+// A JSON object in its own string, in the producers' ", " style (src/demo/json_writer.h).
 class Obj {
  public:
-  Obj() { s_.push_back('{'); }
+  Obj() : w_(&s_) {}
   Obj& Str(std::string_view k, std::string_view v) {
-    Key(k);
-    s_.push_back('"');
-    s_.append(v);
-    s_.push_back('"');
+    w_.Str(k, v);
     return *this;
   }
-  Obj& Null(std::string_view k) { return Raw(k, "null"); }
+  Obj& Null(std::string_view k) {
+    w_.Null(k);
+    return *this;
+  }
   Obj& OptStr(std::string_view k, const std::optional<std::string>& v) {
     return v ? Str(k, *v) : Null(k);
   }
   Obj& Int(std::string_view k, int64_t v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof(buf), v);
-    return Raw(k, std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
+    w_.Int(k, v);
+    return *this;
   }
-  Obj& Bool(std::string_view k, bool v) { return Raw(k, v ? "true" : "false"); }
+  Obj& Bool(std::string_view k, bool v) {
+    w_.Bool(k, v);
+    return *this;
+  }
   Obj& Raw(std::string_view k, std::string_view raw) {
-    Key(k);
-    s_.append(raw);
+    w_.Raw(k, raw);
     return *this;
   }
   std::string Done() {
-    s_.push_back('}');
+    w_.Close();
     return std::move(s_);
   }
 
  private:
-  void Key(std::string_view k) {
-    if (!first_) s_.append(", ");
-    first_ = false;
-    s_.push_back('"');
-    s_.append(k);
-    s_.append("\": ");
-  }
-  std::string s_;
-  bool first_ = true;
+  std::string s_;  // Before w_, which appends to it.
+  loopgate::demo::JsonWriter w_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -71,7 +71,9 @@ class Commands {
 
 // The commands, one per file of this folder.
 void AddRunCommand(Commands& commands);       // run_command.cc
-void AddLedgerCommands(Commands& commands);   // ledger_command.cc: verify|export|check-proof
+void AddDemoCommand(Commands& commands);      // demo_command.cc
+void AddLedgerCommands(Commands& commands);   // ledger_command.cc: verify|export|checkpoint|
+                                              // prove|check-proof
 void AddExplainCommand(Commands& commands);   // explain_command.cc
 void AddLintCommand(Commands& commands);      // lint_command.cc
 void AddMatrixCommand(Commands& commands);    // matrix_command.cc

@@ -43,6 +43,7 @@ int Main(int argc, char** argv) {
   Commands commands(app);
   // Every command, in the order --help lists them.
   AddRunCommand(commands);
+  AddDemoCommand(commands);
   AddLedgerCommands(commands);
   AddExplainCommand(commands);
   AddRegistryCommands(commands);
