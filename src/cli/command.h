@@ -62,5 +62,6 @@ void AddExplainCommand(Commands& commands);   // explain_command.cc
 void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent|agreement import
 void AddLintCommand(Commands& commands);      // lint_command.cc
 void AddMatrixCommand(Commands& commands);    // matrix_command.cc
+void AddAttributionCommand(Commands& commands);  // attribution_command.cc
 
 }  // namespace loopgate::cli

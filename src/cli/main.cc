@@ -29,6 +29,7 @@ int Main(int argc, char** argv) {
   AddRegistryCommands(commands);
   AddLintCommand(commands);
   AddMatrixCommand(commands);
+  AddAttributionCommand(commands);
 
   try {
     app.parse(argc, argv);
