@@ -153,8 +153,8 @@ TEST(AttributionCli, ReadableTable) {
   WriteFile(dir / "p.txt", "path;conversions;value;nulls\na > b;2;10;1\nb;1;5;3\n");
   Result r = RunLoopgate({"attribution", "--paths", dir / "p.txt"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, StartsWith("2 rows, 2 distinct paths, 2 channels; 7 journeys: 3 conversions "
-                                "(value 15.00), 4 nulls\n"));
+  EXPECT_THAT(r.out, StartsWith("rows 2, distinct paths 2, channels 2; journeys 7: conversions 3 "
+                                "(value 15.00), nulls 4\n"));
   EXPECT_THAT(r.out, HasSubstr("conversions  first_touch  last_touch  linear  position_based  "
                                "time_decay  markov  shapley\n"));
   // a > b: first touch a 2, last touch b 2 + b 1 = 3; linear a 1, b 2.

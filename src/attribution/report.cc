@@ -244,10 +244,9 @@ std::string Report::ToText() const {
   const ChannelTable& table = paths->channels();
   const std::vector<ChannelId> order = table.ByName();
   std::string out = common::StrCat(
-      paths->rows(), " rows, ", paths->size(), " distinct paths, ", table.size(),
-      " channels; ", paths->total_journeys(), " journeys: ", paths->total_conversions(),
-      " conversions (value ", Fixed(paths->total_value(), 2), "), ", paths->total_nulls(),
-      " nulls\n");
+      "rows ", paths->rows(), ", distinct paths ", paths->size(), ", channels ", table.size(),
+      "; journeys ", paths->total_journeys(), ": conversions ", paths->total_conversions(),
+      " (value ", Fixed(paths->total_value(), 2), "), nulls ", paths->total_nulls(), "\n");
 
   auto measure = [&](std::string_view title, bool value) {
     std::vector<std::vector<std::string>> rows;
