@@ -387,7 +387,8 @@ struct JourneysFixture {
   static JourneysFixture& Get() {
     static JourneysFixture* f = [] {
       auto* f = new JourneysFixture;
-      const std::string csv = LOOPGATE_SHARED_DIR "/corpora/attribution/channelattribution_Data.csv";
+      const std::string csv =
+          LOOPGATE_SHARED_DIR "/corpora/attribution/channelattribution_Data.csv";
       auto gen = Check("journeys", JourneyGenerator::FromFile(csv, 1));
       f->channels = gen.channels();
       std::vector<attribution::ChannelId> t;
@@ -411,7 +412,7 @@ struct JourneysFixture {
     attribution::PathAggregator agg(channels);
     for (size_t j = 0; j + 1 < offsets.size(); ++j) {
       const std::span<const attribution::ChannelId> path(touchpoints.data() + offsets[j],
-                                                          offsets[j + 1] - offsets[j]);
+                                                         offsets[j + 1] - offsets[j]);
       Check("add", agg.Add(path, converted[j], value[j], 1 - converted[j]));
     }
     return agg.Finish();

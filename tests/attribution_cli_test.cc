@@ -20,12 +20,10 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::string DataCsv() {
-  return SharedDir() + "/corpora/attribution/channelattribution_Data.csv";
-}
+std::string DataCsv() { return SharedDir() + "/corpora/attribution/channelattribution_Data.csv"; }
 
-constexpr const char* kModels[] = {"first_touch",    "last_touch", "linear", "position_based",
-                                   "time_decay",     "markov",     "shapley"};
+constexpr const char* kModels[] = {"first_touch", "last_touch", "linear", "position_based",
+                                   "time_decay",  "markov",     "shapley"};
 
 struct Parsed {
   simdjson::dom::parser parser;
@@ -192,7 +190,8 @@ TEST(AttributionCli, RowOrderDoesNotChangeTheResult) {
   for (const auto& row : rows) text += row + "\n";
   WriteFile(dir / "shuffled.csv", text);
   Result a = RunLoopgate({"attribution", "--paths", DataCsv(), "--json", "--order", "2"});
-  Result b = RunLoopgate({"attribution", "--paths", dir / "shuffled.csv", "--json", "--order", "2"});
+  Result b =
+      RunLoopgate({"attribution", "--paths", dir / "shuffled.csv", "--json", "--order", "2"});
   ASSERT_EQ(a.exit_code, 0);
   ASSERT_EQ(b.exit_code, 0);
   Parsed pa, pb;
@@ -220,7 +219,8 @@ TEST(AttributionCli, MalformedLineIsAUsageErrorWithFileAndLine) {
   Result r = RunLoopgate({"attribution", "--paths", file});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, "loopgate: " + file + ":3: field 2 (conversions) is not a non-negative integer\n");
+  EXPECT_EQ(r.err,
+            "loopgate: " + file + ":3: field 2 (conversions) is not a non-negative integer\n");
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("secret")));
 
   WriteFile(file, "");
@@ -252,7 +252,8 @@ TEST(AttributionCli, ShapleyOverTooManyChannels) {
   Parsed p;
   ASSERT_EQ(p.parser.parse(r.out).get(p.root), simdjson::SUCCESS);
   EXPECT_EQ(p.root["models"]["shapley"].error(), simdjson::NO_SUCH_FIELD);
-  EXPECT_THAT(std::string(std::string_view(p.root["skipped"]["shapley"])), HasSubstr("26 channels"));
+  EXPECT_THAT(std::string(std::string_view(p.root["skipped"]["shapley"])),
+              HasSubstr("26 channels"));
   EXPECT_EQ(simdjson::dom::object(p.root["models"]).size(), 6u);
   // Asked for by name, it is an error.
   Result named = RunLoopgate({"attribution", "--paths", dir / "wide.txt", "--models", "shapley"});

@@ -164,7 +164,8 @@ TEST(PublishedResults, EveryCaseWithDataMatchesExactly) {
       } else if (key == "base_conversion_probability") {
         EXPECT_NEAR(markov->conversion_probability, value.get_double().value(), 1e-15);
       } else if (key.starts_with("conversion_probability_without_")) {
-        const std::string channel = key.substr(std::string("conversion_probability_without_").size());
+        const std::string channel =
+            key.substr(std::string("conversion_probability_without_").size());
         const ChannelId removed[] = {paths.channels().Find(channel).value()};
         auto without = chain->Solve(removed);
         ASSERT_TRUE(without.ok());
@@ -615,8 +616,10 @@ TEST(Markov, OrdersOneToThreeMatchGaussianEliminationOnRandomInputs) {
 // An acyclic chain (no channel repeats; order 2) checked by enumerating every path of the chain
 // and multiplying its transition probabilities.
 TEST(Markov, OrderTwoMatchesPathEnumerationOnAnAcyclicChain) {
-  const std::vector<Row> rows = {{"a > b > c", 3, 0, 2}, {"a > b > d", 1, 0, 3},
-                                 {"b > c", 2, 0, 2},     {"a", 1, 0, 4},
+  const std::vector<Row> rows = {{"a > b > c", 3, 0, 2},
+                                 {"a > b > d", 1, 0, 3},
+                                 {"b > c", 2, 0, 2},
+                                 {"a", 1, 0, 4},
                                  {"d > a > b > c", 1, 0, 1}};
   const RefChain ref = BuildRef(rows, 2);
   std::function<double(const std::string&, const std::string&)> enumerate =
@@ -784,9 +787,8 @@ TEST_F(Corpus, HeuristicTotalsEqualTotalConversions) {
   auto decay = TimeDecay(*paths_, 1.0);
   auto shapley = Shapley(*paths_);
   ASSERT_TRUE(decay.ok() && shapley.ok());
-  for (const Attribution& a :
-       {FirstTouch(*paths_), LastTouch(*paths_), Linear(*paths_), PositionBased(*paths_), *decay,
-        *shapley}) {
+  for (const Attribution& a : {FirstTouch(*paths_), LastTouch(*paths_), Linear(*paths_),
+                               PositionBased(*paths_), *decay, *shapley}) {
     EXPECT_NEAR(SumConversions(a), conversions, 1e-10);
     EXPECT_NEAR(SumValue(a), value, 1e-10);
   }

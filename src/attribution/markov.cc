@@ -216,9 +216,7 @@ uint64_t MarkovChain::Count(StateId from, StateId to) const {
   return it != end && *it == to ? count_[static_cast<size_t>(it - column_.begin())] : 0;
 }
 
-uint64_t MarkovChain::Total(StateId from) const {
-  return from < num_states() ? total_[from] : 0;
-}
+uint64_t MarkovChain::Total(StateId from) const { return from < num_states() ? total_[from] : 0; }
 
 double MarkovChain::Probability(StateId from, StateId to) const {
   const uint64_t total = Total(from);
@@ -309,7 +307,8 @@ absl::StatusOr<MarkovChain::Absorption> MarkovChain::Solve(
       if (work > kMaxWork) {
         return absl::ResourceExhaustedError(common::StrCat(
             "the Markov chain's absorption probabilities did not converge within the work "
-            "limit (", out.sweeps, " sweeps)"));
+            "limit (",
+            out.sweeps, " sweeps)"));
       }
     }
     begin = end;
@@ -336,8 +335,7 @@ absl::StatusOr<MarkovChain::Absorption> MarkovChain::Solve(
   out.value_error_bound = max_value_per_conversion_ * out.error_bound;
   if (out.error_bound > kMaxAbsorptionError) {
     return absl::ResourceExhaustedError(common::StrCat(
-        "the Markov chain's absorption probabilities did not converge (", out.sweeps,
-        " sweeps)"));
+        "the Markov chain's absorption probabilities did not converge (", out.sweeps, " sweeps)"));
   }
   return out;
 }
@@ -383,12 +381,12 @@ absl::StatusOr<MarkovResult> Markov(const PathSet& paths, int order) {
   const double sum = re_sum.Value(), value_sum = value_re_sum.Value();
   for (ChannelId c = 0; c < num_channels; ++c) {
     if (sum > 0) {
-      result.attribution[c].conversions = result.removal_effect[c] / sum *
-                                          static_cast<double>(paths.total_conversions());
+      result.attribution[c].conversions =
+          result.removal_effect[c] / sum * static_cast<double>(paths.total_conversions());
     }
     if (value_sum > 0) {
-      result.attribution[c].value = result.value_removal_effect[c] / value_sum *
-                                    paths.total_value();
+      result.attribution[c].value =
+          result.value_removal_effect[c] / value_sum * paths.total_value();
     }
   }
   return result;

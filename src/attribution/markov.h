@@ -98,9 +98,9 @@ class MarkovChain {
   struct Absorption {
     double conversion_probability = 0;  // From (start).
     double value = 0;                   // Expected conversion value per journey, from (start).
-    double error_bound = 0;        // Bound on the absolute error of conversion_probability.
-    double value_error_bound = 0;  // Bound on the absolute error of value.
-    uint64_t sweeps = 0;           // Gauss-Seidel updates of a whole component, summed.
+    double error_bound = 0;             // Bound on the absolute error of conversion_probability.
+    double value_error_bound = 0;       // Bound on the absolute error of value.
+    uint64_t sweeps = 0;                // Gauss-Seidel updates of a whole component, summed.
   };
   // Absorption from (start) with the channels in `removed` removed (none by default). Errors
   // (ResourceExhausted): the iteration did not bring the bound below kMaxAbsorptionError within
@@ -134,16 +134,16 @@ class MarkovChain {
 
 struct MarkovResult {
   int order = 1;
-  size_t states = 0;       // Channel states (tuples) of the chain.
-  size_t transitions = 0;  // Distinct observed transitions.
+  size_t states = 0;                  // Channel states (tuples) of the chain.
+  size_t transitions = 0;             // Distinct observed transitions.
   double conversion_probability = 0;  // Base P(conversion) from (start).
   double value_per_journey = 0;       // Base expected conversion value per journey.
   // Per ChannelId (0 for channels the chain does not contain).
   std::vector<double> removal_effect;        // 1 - P(conversion | removed) / P(conversion).
   std::vector<double> value_removal_effect;  // 1 - V(removed) / V.
-  Attribution attribution;  // Normalized removal effects times the totals.
-  double error_bound = 0;   // The largest Absorption::error_bound of the 1 + channels solves.
-  uint64_t sweeps = 0;      // Summed over the solves.
+  Attribution attribution;                   // Normalized removal effects times the totals.
+  double error_bound = 0;  // The largest Absorption::error_bound of the 1 + channels solves.
+  uint64_t sweeps = 0;     // Summed over the solves.
 };
 
 // Fits the chain and computes every channel's removal effects and attribution. Removal effects

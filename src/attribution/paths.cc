@@ -52,7 +52,8 @@ std::vector<ChannelId> ChannelTable::ByName() const {
 // ---- PathAggregator ----
 
 // The index holds path positions; hashing and comparing read the channels from the set's arena,
-// so a path's channels are stored once. Lookups by span are heterogeneous (no copy).
+// so a path's channels are stored once. Lookups by span are heterogeneous (no copy). Only
+// channels_of() may be called here: the set's values are filled in by Finish().
 struct PathAggregator::Index {
   using Span = std::span<const ChannelId>;
   static size_t HashOf(Span s) {
@@ -61,7 +62,7 @@ struct PathAggregator::Index {
   struct Hash {
     using is_transparent = void;
     const PathSet* set;
-    size_t operator()(size_t i) const { return HashOf(set->path(i).channels); }
+    size_t operator()(size_t i) const { return HashOf(set->channels_of(i)); }
     size_t operator()(Span s) const { return HashOf(s); }
   };
   struct Eq {
@@ -71,8 +72,8 @@ struct PathAggregator::Index {
       return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
     }
     bool operator()(size_t a, size_t b) const { return a == b; }
-    bool operator()(size_t a, Span b) const { return Same(set->path(a).channels, b); }
-    bool operator()(Span a, size_t b) const { return Same(a, set->path(b).channels); }
+    bool operator()(size_t a, Span b) const { return Same(set->channels_of(a), b); }
+    bool operator()(Span a, size_t b) const { return Same(a, set->channels_of(b)); }
   };
 
   explicit Index(const PathSet* set) : map(0, Hash{set}, Eq{set}) {}
@@ -230,8 +231,8 @@ class Parser {
 
   absl::Status Line(std::string_view text, uint64_t number, bool oversized) {
     if (oversized || text.size() > options_.max_line_bytes) {
-      return Error(number, common::StrCat("the line is longer than ", options_.max_line_bytes,
-                                          " bytes"));
+      return Error(number,
+                   common::StrCat("the line is longer than ", options_.max_line_bytes, " bytes"));
     }
     if (number == 1 && text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
@@ -280,15 +281,14 @@ class Parser {
                                     "(total_conversion_value), nulls (total_null)"));
       }
       if (std::find(columns_.begin(), columns_.end(), *column) != columns_.end()) {
-        return Error(number, common::StrCat("the header names the ", ColumnName(*column),
-                                            " column twice"));
+        return Error(number,
+                     common::StrCat("the header names the ", ColumnName(*column), " column twice"));
       }
       columns_.push_back(*column);
     }
     for (Column needed : {Column::kPath, Column::kConversions}) {
       if (std::find(columns_.begin(), columns_.end(), needed) == columns_.end()) {
-        return Error(number,
-                     common::StrCat("the header has no ", ColumnName(needed), " column"));
+        return Error(number, common::StrCat("the header has no ", ColumnName(needed), " column"));
       }
     }
     return absl::OkStatus();
@@ -298,9 +298,9 @@ class Parser {
     if (columns_.empty()) {
       // No header: path;conversions[;value[;nulls]].
       if (fields_.size() < 2 || fields_.size() > 4) {
-        return Error(number, common::StrCat("expected path;conversions;value;nulls, found ",
-                                            fields_.size(), " field",
-                                            fields_.size() == 1 ? "" : "s"));
+        return Error(number,
+                     common::StrCat("expected path;conversions;value;nulls, found ", fields_.size(),
+                                    " field", fields_.size() == 1 ? "" : "s"));
       }
     } else if (fields_.size() != columns_.size()) {
       return Error(number, common::StrCat("expected ", columns_.size(),
@@ -397,8 +397,8 @@ absl::StatusOr<PathSet> ReadPathsFile(const std::string& path, const ReadOptions
   while (status.ok()) {
     auto more = reader.Next(&line);
     if (!more.ok()) {
-      status = absl::UnavailableError(
-          common::StrCat(path, ": ", std::string(more.status().message())));
+      status =
+          absl::UnavailableError(common::StrCat(path, ": ", std::string(more.status().message())));
       break;
     }
     if (!*more) break;

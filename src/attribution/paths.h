@@ -79,10 +79,10 @@ class PathSet {
   PathSet() = default;
 
   size_t size() const { return conversions_.size(); }
-  Path path(size_t i) const {
-    return Path{std::span<const ChannelId>(arena_.data() + offsets_[i],
-                                           offsets_[i + 1] - offsets_[i]),
-                conversions_[i], values_[i], nulls_[i]};
+  Path path(size_t i) const { return Path{channels_of(i), conversions_[i], values_[i], nulls_[i]}; }
+  // The channels of path i (the same span as path(i).channels).
+  std::span<const ChannelId> channels_of(size_t i) const {
+    return std::span<const ChannelId>(arena_.data() + offsets_[i], offsets_[i + 1] - offsets_[i]);
   }
   const ChannelTable& channels() const { return channels_; }
 
@@ -105,7 +105,7 @@ class PathSet {
   friend class PathAggregator;
 
   ChannelTable channels_;
-  std::vector<ChannelId> arena_;   // All paths' channels, back to back.
+  std::vector<ChannelId> arena_;    // All paths' channels, back to back.
   std::vector<size_t> offsets_{0};  // Path i is arena_[offsets_[i], offsets_[i + 1]).
   std::vector<uint64_t> conversions_;
   std::vector<double> values_;

@@ -151,11 +151,14 @@ TEST(ParsePaths, ErrorsNameFileAndLineWithoutRepeatingData) {
             "p.txt:2: expected path;conversions;value;nulls, found 1 field");
   EXPECT_EQ(ErrorOf("a;1;0;0;9;9\n"),
             "p.txt:1: expected path;conversions;value;nulls, found 6 fields");
-  EXPECT_EQ(ErrorOf("a;1;0;0\nb;-1;0;0\n"), "p.txt:2: field 2 (conversions) is not a non-negative integer");
-  EXPECT_EQ(ErrorOf("a;1;0;0\nb;1.5;0;0\n"), "p.txt:2: field 2 (conversions) is not a non-negative integer");
+  EXPECT_EQ(ErrorOf("a;1;0;0\nb;-1;0;0\n"),
+            "p.txt:2: field 2 (conversions) is not a non-negative integer");
+  EXPECT_EQ(ErrorOf("a;1;0;0\nb;1.5;0;0\n"),
+            "p.txt:2: field 2 (conversions) is not a non-negative integer");
   EXPECT_EQ(ErrorOf("a;1;0;0\nb;1;nan;0\n"),
             "p.txt:2: field 3 (value) is not a finite non-negative number");
-  EXPECT_EQ(ErrorOf("a;1;0;0\nb;1;0;x\n"), "p.txt:2: field 4 (nulls) is not a non-negative integer");
+  EXPECT_EQ(ErrorOf("a;1;0;0\nb;1;0;x\n"),
+            "p.txt:2: field 4 (nulls) is not a non-negative integer");
   EXPECT_EQ(ErrorOf("a;1;0;0\nsecret >> b;1;0;0\n"),
             "p.txt:2: touchpoint 2 of the path is empty (expected a > b > c)");
   EXPECT_EQ(ErrorOf("a;1;0;0\n;1;0;0\n"),
@@ -163,8 +166,10 @@ TEST(ParsePaths, ErrorsNameFileAndLineWithoutRepeatingData) {
   EXPECT_EQ(ErrorOf("a;1;0;0\nb;0;5;1\n"), "p.txt:2: a value is given without conversions");
   EXPECT_EQ(ErrorOf("path;conversions\na;1;0\n"),
             "p.txt:2: expected 2 fields as the header says, found 3");
-  EXPECT_THAT(ErrorOf("path;secretcol;value\n"), HasSubstr("p.txt:1: header column 2 is not one of"));
-  EXPECT_THAT(ErrorOf("path;value;nulls\n"), HasSubstr("p.txt:1: the header has no conversions column"));
+  EXPECT_THAT(ErrorOf("path;secretcol;value\n"),
+              HasSubstr("p.txt:1: header column 2 is not one of"));
+  EXPECT_THAT(ErrorOf("path;value;nulls\n"),
+              HasSubstr("p.txt:1: the header has no conversions column"));
   EXPECT_THAT(ErrorOf("path;conversions;total_conversions\n"), HasSubstr("twice"));
   EXPECT_EQ(ErrorOf(""), "p.txt: no paths (the file is empty or holds only a header)");
   EXPECT_EQ(ErrorOf("path;conversions;value;nulls\n"),

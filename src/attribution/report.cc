@@ -101,8 +101,8 @@ absl::StatusOr<Report> RunReport(const PathSet& paths, const ReportOptions& opti
   report.paths = &paths;
   report.options = options;
   for (Model m : kAllModels) {
-    if (!all && std::find(options.models.begin(), options.models.end(), m) ==
-                    options.models.end()) {
+    if (!all &&
+        std::find(options.models.begin(), options.models.end(), m) == options.models.end()) {
       continue;
     }
     switch (m) {
@@ -292,7 +292,8 @@ std::string Report::ToText() const {
 
   std::string notes;
   for (const auto& [model, _] : results) {
-    if (model == Model::kPositionBased) notes += "position_based: 40% first, 20% middle, 40% last\n";
+    if (model == Model::kPositionBased)
+      notes += "position_based: 40% first, 20% middle, 40% last\n";
     if (model == Model::kTimeDecay) {
       notes += common::StrCat("time_decay: half-life ", Fixed(options.half_life, 2),
                               " touchpoints before the end of the path\n");

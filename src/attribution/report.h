@@ -27,9 +27,8 @@ enum class Model : uint8_t {
   kShapley,        // "shapley"
 };
 // Every model, in report order.
-inline constexpr Model kAllModels[] = {Model::kFirstTouch,     Model::kLastTouch,
-                                       Model::kLinear,         Model::kPositionBased,
-                                       Model::kTimeDecay,      Model::kMarkov,
+inline constexpr Model kAllModels[] = {Model::kFirstTouch,    Model::kLastTouch, Model::kLinear,
+                                       Model::kPositionBased, Model::kTimeDecay, Model::kMarkov,
                                        Model::kShapley};
 std::string_view ModelName(Model m);
 std::optional<Model> ParseModel(std::string_view name);
@@ -39,16 +38,16 @@ struct ReportOptions {
   // skipped with a note (not an error) when the paths have more than kMaxShapleyChannels
   // channels. Named explicitly, a model that cannot run is an error.
   std::vector<Model> models;
-  int order = 1;          // Markov order, 1..kMaxMarkovOrder.
-  double half_life = 1;   // Time decay, in touchpoints.
+  int order = 1;         // Markov order, 1..kMaxMarkovOrder.
+  double half_life = 1;  // Time decay, in touchpoints.
 };
 
 struct Report {
   const PathSet* paths = nullptr;  // Not owned; must outlive the report.
   ReportOptions options;
   std::vector<std::pair<Model, Attribution>> results;  // In report order.
-  std::unique_ptr<MarkovResult> markov;                 // When the Markov model ran.
-  std::vector<std::pair<Model, std::string>> skipped;   // Model and why.
+  std::unique_ptr<MarkovResult> markov;                // When the Markov model ran.
+  std::vector<std::pair<Model, std::string>> skipped;  // Model and why.
 
   // One JSON object: totals, the channels by name, and per model its parameters and per channel
   // {conversions, value} (Markov adds removal_effect and value_removal_effect per channel, and

@@ -30,9 +30,10 @@ int AttributionCommand(const AttributionArgs& a) {
     const std::string_view name = list.substr(0, comma);
     const auto model = attribution::ParseModel(name);
     if (!model) {
-      return FailConfig(absl::InvalidArgumentError(common::StrCat(
-          "--models: '", name, "' is not one of first_touch, last_touch, linear, "
-          "position_based, time_decay, markov, shapley")));
+      return FailConfig(absl::InvalidArgumentError(
+          common::StrCat("--models: '", name,
+                         "' is not one of first_touch, last_touch, linear, "
+                         "position_based, time_decay, markov, shapley")));
     }
     options.models.push_back(*model);
     if (comma == std::string_view::npos) break;
