@@ -58,6 +58,7 @@ inline constexpr int kMaxMarkovOrder = 3;
 // The largest error bound on an absorption probability that Solve accepts.
 inline constexpr double kMaxAbsorptionError = 1e-12;
 
+// Immutable once fitted: Solve() and the accessors are const and may run concurrently.
 class MarkovChain {
  public:
   using StateId = uint32_t;
