@@ -10,6 +10,14 @@
 //   BM_Transform            transform::Transformer::Apply for one sink and event.
 //   BM_LedgerAppend         ledger::Writer::Append, committing every 8192 entries as the router
 //                           does (SaveHead + COMMIT + BEGIN IMMEDIATE inside the timed loop).
+//   BM_Attribution*         Multi-touch attribution (docs/attribution.md) over 1M unit journeys
+//                           generated with the channel mix of ChannelAttribution's Data.csv
+//                           (bench/journey_gen.h, seed 1), held in memory as the analytics sink
+//                           would hand them over: _Aggregate1M merges them into a PathSet,
+//                           _MarkovOrder1_1M aggregates and runs the order-1 Markov model (fit,
+//                           base solve, one solve per removed channel), _Markov/order:k runs
+//                           the model on the aggregated set, _Heuristics1M the five rule-based
+//                           models, _Shapley12 exact Shapley values over Data.csv's 12 channels.
 //
 // The ledger's Merkle tree (src/merkle, docs/ledger-format.md section 9), per entry of about 680
 // bytes (the analytics_lake allow of ledger-format.md section 3):
@@ -40,10 +48,15 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "attribution/markov.h"
+#include "attribution/models.h"
+#include "attribution/paths.h"
+#include "bench/journey_gen.h"
 #include "benchmark/benchmark.h"
 #include "catalog/catalog.h"
 #include "common/line_reader.h"
@@ -548,6 +561,119 @@ void BM_CheckProofFile(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetLabel(std::to_string(file.size()) + " bytes");
+// ---- Attribution ----
+
+// 1M generated unit journeys, flat (touchpoints back to back), built on first use.
+struct JourneysFixture {
+  static constexpr size_t kJourneys = 1000000;
+  attribution::ChannelTable channels;
+  std::vector<attribution::ChannelId> touchpoints;
+  std::vector<size_t> offsets{0};
+  std::vector<uint8_t> converted;
+  std::vector<double> value;
+  attribution::PathSet aggregated;  // The same journeys, aggregated once.
+  attribution::PathSet data_csv;    // channelattribution_Data.csv as is.
+
+  static JourneysFixture& Get() {
+    static JourneysFixture* f = [] {
+      auto* f = new JourneysFixture;
+      const std::string csv =
+          LOOPGATE_SHARED_DIR "/corpora/attribution/channelattribution_Data.csv";
+      auto gen = Check("journeys", JourneyGenerator::FromFile(csv, 1));
+      f->channels = gen.channels();
+      std::vector<attribution::ChannelId> t;
+      for (size_t j = 0; j < kJourneys; ++j) {
+        bool conv = false;
+        double v = 0;
+        gen.Next(&t, &conv, &v);
+        f->touchpoints.insert(f->touchpoints.end(), t.begin(), t.end());
+        f->offsets.push_back(f->touchpoints.size());
+        f->converted.push_back(conv ? 1 : 0);
+        f->value.push_back(v);
+      }
+      f->aggregated = f->Aggregate();
+      f->data_csv = Check("Data.csv", attribution::ReadPathsFile(csv));
+      return f;
+    }();
+    return *f;
+  }
+
+  attribution::PathSet Aggregate() const {
+    attribution::PathAggregator agg(channels);
+    for (size_t j = 0; j + 1 < offsets.size(); ++j) {
+      const std::span<const attribution::ChannelId> path(touchpoints.data() + offsets[j],
+                                                         offsets[j + 1] - offsets[j]);
+      Check("add", agg.Add(path, converted[j], value[j], 1 - converted[j]));
+    }
+    return agg.Finish();
+  }
+};
+
+void SetJourneyCounters(benchmark::State& state, const attribution::PathSet& paths) {
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * paths.total_journeys()));
+  state.counters["distinct_paths"] = static_cast<double>(paths.size());
+  state.counters["touchpoints_per_journey"] =
+      static_cast<double>(JourneysFixture::Get().touchpoints.size()) /
+      static_cast<double>(JourneysFixture::kJourneys);
+}
+
+void BM_AttributionAggregate1M(benchmark::State& state) {
+  const JourneysFixture& f = JourneysFixture::Get();
+  for (auto _ : state) {
+    attribution::PathSet paths = f.Aggregate();
+    benchmark::DoNotOptimize(paths.size());
+  }
+  SetJourneyCounters(state, f.aggregated);
+}
+
+void BM_AttributionMarkovOrder1_1M(benchmark::State& state) {
+  const JourneysFixture& f = JourneysFixture::Get();
+  double p = 0;
+  for (auto _ : state) {
+    attribution::PathSet paths = f.Aggregate();
+    auto m = Check("markov", attribution::Markov(paths, 1));
+    p = m.conversion_probability;
+    benchmark::DoNotOptimize(m.attribution.data());
+  }
+  SetJourneyCounters(state, f.aggregated);
+  state.counters["conversion_probability"] = p;
+}
+
+void BM_AttributionMarkov(benchmark::State& state) {
+  const JourneysFixture& f = JourneysFixture::Get();
+  const int order = static_cast<int>(state.range(0));
+  attribution::MarkovResult m;
+  for (auto _ : state) {
+    m = Check("markov", attribution::Markov(f.aggregated, order));
+    benchmark::DoNotOptimize(m.attribution.data());
+  }
+  SetJourneyCounters(state, f.aggregated);
+  state.counters["states"] = static_cast<double>(m.states);
+  state.counters["sweeps"] = static_cast<double>(m.sweeps);
+  state.counters["error_bound"] = m.error_bound;
+}
+
+void BM_AttributionHeuristics1M(benchmark::State& state) {
+  const JourneysFixture& f = JourneysFixture::Get();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(attribution::FirstTouch(f.aggregated).data());
+    benchmark::DoNotOptimize(attribution::LastTouch(f.aggregated).data());
+    benchmark::DoNotOptimize(attribution::Linear(f.aggregated).data());
+    benchmark::DoNotOptimize(attribution::PositionBased(f.aggregated).data());
+    benchmark::DoNotOptimize(Check("decay", attribution::TimeDecay(f.aggregated, 1.0)).data());
+  }
+  SetJourneyCounters(state, f.aggregated);
+}
+
+void BM_AttributionShapley12(benchmark::State& state) {
+  const JourneysFixture& f = JourneysFixture::Get();
+  const attribution::PathSet& paths = state.range(0) == 0 ? f.data_csv : f.aggregated;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Check("shapley", attribution::Shapley(paths)).data());
+  }
+  state.SetLabel(state.range(0) == 0 ? "Data.csv" : "1M generated");
+  state.counters["channels"] = static_cast<double>(paths.channels().size());
+  state.counters["distinct_paths"] = static_cast<double>(paths.size());
 }
 
 void Register() {
@@ -583,6 +709,21 @@ void Register() {
   benchmark::RegisterBenchmark("BM_ProveEvent_10M", BM_ProveEvent_10M);
   benchmark::RegisterBenchmark("BM_VerifyInclusion", BM_VerifyInclusion);
   benchmark::RegisterBenchmark("BM_CheckProofFile", BM_CheckProofFile);
+  benchmark::RegisterBenchmark("BM_AttributionAggregate1M", BM_AttributionAggregate1M)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_AttributionMarkovOrder1_1M", BM_AttributionMarkovOrder1_1M)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_AttributionMarkov", BM_AttributionMarkov)
+      ->DenseRange(1, attribution::kMaxMarkovOrder)
+      ->ArgName("order")
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_AttributionHeuristics1M", BM_AttributionHeuristics1M)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_AttributionShapley12", BM_AttributionShapley12)
+      ->Arg(0)
+      ->Arg(1)
+      ->ArgName("input")
+      ->Unit(benchmark::kMicrosecond);
   (void)env;
 }
 

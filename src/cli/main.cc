@@ -52,6 +52,7 @@ int Main(int argc, char** argv) {
   AddPolicyCommands(commands);
   AddKeysCommands(commands);
   AddReportCommands(commands);
+  AddAttributionCommand(commands);
 
   try {
     app.parse(argc, argv);
