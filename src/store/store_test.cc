@@ -64,7 +64,8 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
 
   const std::set<std::string> tables = Tables(*db);
   for (const char* want : {"meta", "consents", "agreements", "seen", "policies",
-                           "quarantine_index", "quarantined", "outputs", "runs"}) {
+                           "quarantine_index", "quarantined", "outputs", "runs",
+                           "privacy_budget", "privacy_spends"}) {
     EXPECT_TRUE(tables.count(want)) << "missing table " << want;
   }
   // The ledger's entries live in files under <state>/ledger/, not in the database.
