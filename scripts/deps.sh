@@ -6,6 +6,9 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libsimdjson-dev libyaml-cpp-dev libabsl-dev libcli11-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
+  # Tests only: src/analytics checks its statistics against statsmodels (and scipy) at test
+  # time, an implementation independent of ours. Without it those checks are skipped.
+  python3-statsmodels
 )
 
 missing=()
