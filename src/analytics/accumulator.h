@@ -47,9 +47,21 @@ struct AccumulatorOptions {
   // default max_units fills a table of 2^24 slots (201 MB).
   uint64_t max_units = (uint64_t{1} << 24) / 4 * 3;
   uint32_t max_cells = 1 << 20;
+  // kByUnitHash: size the table for this many units up front (capped by max_units), so that it
+  // does not rehash while it fills; 0 grows it as needed.
+  uint64_t expected_units = 0;
 };
 
 inline constexpr size_t kMaxDimensions = 4;
+
+// One row for LiftAccumulator::AddRows.
+struct LiftRow {
+  uint64_t unit_hash = 0;
+  Arm arm = Arm::kExposed;
+  bool outcome = false;
+  // The first options().dimensions.size() are the row's values; views, not copied.
+  std::array<std::string_view, kMaxDimensions> dimension_values{};
+};
 
 // Counts of one cell.
 struct LiftCell {
@@ -79,6 +91,11 @@ class LiftAccumulator {
   // for the wrong number of values, ResourceExhausted past max_units or max_cells.
   absl::Status Add(uint64_t unit_hash, Arm arm, bool outcome,
                    std::span<const std::string_view> dimension_values = {});
+
+  // Add() for each row in order, stopping at the first error (rows before it are counted).
+  // Faster than a loop over Add() when the unit table outgrows the CPU caches: it prefetches
+  // the table slots of rows a little ahead.
+  absl::Status AddRows(std::span<const LiftRow> rows);
 
   // Every cell that has a unit, ordered by dimension values (byte-wise).
   std::vector<LiftCell> Cells() const;

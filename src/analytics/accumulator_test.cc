@@ -103,6 +103,47 @@ TEST(LiftAccumulator, DedupMatchesTheNaiveDefinition) {
   }
 }
 
+TEST(LiftAccumulator, AddRowsIsAddInOrder) {
+  const auto rows = RandomRows(4, 50000, 20000);
+  AccumulatorOptions options;
+  options.dimensions = {"segment"};
+  options.expected_units = 20000;
+  auto one = LiftAccumulator::Create(options);
+  auto batched = LiftAccumulator::Create(options);
+  ASSERT_TRUE(one.ok() && batched.ok());
+  EXPECT_GE(batched->stats().memory_bytes, 20000u * 16);  // Reserved up front.
+  std::vector<LiftRow> batch;
+  for (const Row& r : rows) {
+    const std::string_view dims[] = {r.segment};
+    ASSERT_TRUE(one->Add(r.unit, r.arm, r.outcome, dims).ok());
+    LiftRow lr;
+    lr.unit_hash = r.unit;
+    lr.arm = r.arm;
+    lr.outcome = r.outcome;
+    lr.dimension_values[0] = r.segment;
+    batch.push_back(lr);
+  }
+  ASSERT_TRUE(batched->AddRows(batch).ok());
+  const auto a = one->Cells(), b = batched->Cells();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].dimension_values, b[i].dimension_values);
+    EXPECT_EQ(a[i].exposed, b[i].exposed);
+    EXPECT_EQ(a[i].holdout, b[i].holdout);
+  }
+  EXPECT_EQ(one->stats().units_in_both_arms, batched->stats().units_in_both_arms);
+
+  // The first failing row stops the batch; the rows before it are in.
+  AccumulatorOptions small;
+  small.max_units = 2;
+  auto limited = LiftAccumulator::Create(small);
+  ASSERT_TRUE(limited.ok());
+  std::vector<LiftRow> three(3);
+  for (uint64_t i = 0; i < 3; ++i) three[i].unit_hash = i + 1;
+  EXPECT_EQ(limited->AddRows(three).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(limited->stats().rows, 2u);
+}
+
 TEST(LiftAccumulator, OneRowPerUnitCountsRows) {
   AccumulatorOptions options;
   options.dedup = UnitDedup::kOneRowPerUnit;
