@@ -412,8 +412,7 @@ struct StudyConfig {
   analytics::UnitDedup dedup = analytics::UnitDedup::kByUnitHash;
   uint64_t rows = 10'000'000;
   uint64_t distinct = 10'000'000;
-  bool batched = true;          // AddRows over batches of 4096 rows, or Add() row by row.
-  uint64_t expected_units = 0;  // AccumulatorOptions::expected_units.
+  bool batched = true;  // AddRows over batches of 4096 rows, or Add() row by row.
 };
 
 void BM_LiftStudy(benchmark::State& state, StudyConfig config) {
@@ -424,7 +423,6 @@ void BM_LiftStudy(benchmark::State& state, StudyConfig config) {
     analytics::AccumulatorOptions options;
     options.dedup = config.dedup;
     options.dimensions = {"history_segment"};
-    options.expected_units = config.expected_units;
     auto acc = Check("accumulator", analytics::LiftAccumulator::Create(options));
     for (uint64_t i = 0; i < config.rows;) {
       // What a reader of the analytics sink does: fill a batch of rows, hand it over.
@@ -493,7 +491,6 @@ void Register() {
     const std::pair<const char*, StudyConfig> studies[] = {
         {"BM_LiftStudy/by_hash/rows:10M/units:10M", {}},
         {"BM_LiftStudy/by_hash/rows:10M/units:10M/row_by_row", {.batched = false}},
-        {"BM_LiftStudy/by_hash/rows:10M/units:10M/reserved", {.expected_units = 10'000'000}},
         {"BM_LiftStudy/by_hash/rows:10M/units:2M", {.distinct = 2'000'000}},
         {"BM_LiftStudy/one_row_per_unit/rows:10M", {.dedup = UnitDedup::kOneRowPerUnit}},
     };

@@ -15,12 +15,9 @@ namespace loopgate::analytics {
 // marks an empty slot, so the unit whose hash is 0 lives in a slot of its own.
 class LiftAccumulator::UnitTable {
  public:
-  UnitTable(uint64_t max_units, uint64_t expected_units) : max_units_(max_units) {
-    uint64_t capacity = kInitialCapacity;
-    const uint64_t reserve = std::min(expected_units, max_units);
-    while (capacity / 4 * 3 < reserve) capacity *= 2;
-    Allocate(capacity);
-  }
+  // Starts small and doubles: with the rehash prefetched, growing costs less than a table sized
+  // for every unit up front (docs/performance.md section 9).
+  explicit UnitTable(uint64_t max_units) : max_units_(max_units) { Allocate(kInitialCapacity); }
 
   // Starts loading the cache line `key` will be looked up in.
   void Prefetch(uint64_t key) const {
@@ -138,7 +135,7 @@ LiftAccumulator::LiftAccumulator(AccumulatorOptions options)
   interned_->codes.resize(options_.dimensions.size());
   interned_->values.resize(options_.dimensions.size());
   if (options_.dedup == UnitDedup::kByUnitHash) {
-    units_ = std::make_unique<UnitTable>(options_.max_units, options_.expected_units);
+    units_ = std::make_unique<UnitTable>(options_.max_units);
     stats_.memory_bytes = units_->memory_bytes();
   }
 }

@@ -47,9 +47,6 @@ struct AccumulatorOptions {
   // default max_units fills a table of 2^24 slots (201 MB).
   uint64_t max_units = (uint64_t{1} << 24) / 4 * 3;
   uint32_t max_cells = 1 << 20;
-  // kByUnitHash: size the table for this many units up front (capped by max_units), so that it
-  // does not rehash while it fills; 0 grows it as needed.
-  uint64_t expected_units = 0;
 };
 
 inline constexpr size_t kMaxDimensions = 4;
