@@ -1,6 +1,5 @@
 #include "analytics/suppression.h"
 
-#include <functional>
 #include <utility>
 
 #include "common/status.h"
@@ -141,27 +140,43 @@ class Problem {
   }
 
   // Tarjan's bridge-finding: an edge (v, w) of the DFS tree is a bridge when nothing below w
-  // reaches v or above. Returns the bridge with the lowest entry index.
+  // reaches v or above. Iterative, so a table of many rows cannot overflow the stack. Returns
+  // the bridge with the lowest entry index.
   std::optional<size_t> FirstBridge(
       const std::vector<std::vector<std::pair<size_t, size_t>>>& adj) const {
-    std::vector<int> order(vertices_, -1), low(vertices_, 0);
+    std::vector<int64_t> order(vertices_, -1), low(vertices_, 0);
     std::optional<size_t> best;
-    int counter = 0;
-    std::function<void(size_t, size_t)> dfs = [&](size_t v, size_t via) {
-      order[v] = low[v] = counter++;
-      for (auto [w, e] : adj[v]) {
-        if (e == via) continue;
-        if (order[w] == -1) {
-          dfs(w, e);
-          low[v] = std::min(low[v], low[w]);
-          if (low[w] > order[v] && (!best || e < *best)) best = e;
-        } else {
-          low[v] = std::min(low[v], order[w]);
-        }
-      }
+    int64_t counter = 0;
+    struct Frame {
+      size_t vertex;
+      size_t via;   // The entry we came in by (SIZE_MAX at a root).
+      size_t next;  // The next adjacency to look at.
     };
-    for (size_t v = 0; v < vertices_; ++v) {
-      if (order[v] == -1) dfs(v, SIZE_MAX);
+    std::vector<Frame> stack;
+    for (size_t root = 0; root < vertices_; ++root) {
+      if (order[root] != -1) continue;
+      order[root] = low[root] = counter++;
+      stack.push_back({root, SIZE_MAX, 0});
+      while (!stack.empty()) {
+        Frame& f = stack.back();
+        if (f.next < adj[f.vertex].size()) {
+          const auto [w, e] = adj[f.vertex][f.next++];
+          if (e == f.via) continue;
+          if (order[w] == -1) {
+            order[w] = low[w] = counter++;
+            stack.push_back({w, e, 0});
+          } else {
+            low[f.vertex] = std::min(low[f.vertex], order[w]);
+          }
+          continue;
+        }
+        const Frame done = f;
+        stack.pop_back();
+        if (stack.empty()) break;
+        const size_t parent = stack.back().vertex;
+        low[parent] = std::min(low[parent], low[done.vertex]);
+        if (low[done.vertex] > order[parent] && (!best || done.via < *best)) best = done.via;
+      }
     }
     return best;
   }
