@@ -35,6 +35,10 @@
 //                           check against the checkpoint, the leaves, the proofs, the JSON.
 //   BM_VerifyInclusion      VerifyInclusion of a proof in the 10M tree (24 hashes).
 //   BM_CheckProofFile       CheckProof of BM_ProveEvent_10M's file: JSON, Ed25519, 3 proofs.
+//   BM_LiftStudy            A whole lift study over 10M synthetic analytics rows (already in
+//                           memory): analytics::LiftAccumulator over every row (one dimension,
+//                           7 values), then the lift of every cell and of the total. One
+//                           iteration is the whole study; the rows are generated once, untimed.
 //
 // Inputs: examples/reference/catalog.yaml and ../shared/scenarios/reference/. Temporary state
 // lives under $TMPDIR (default /tmp) and is removed at exit.
@@ -45,6 +49,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -57,6 +62,8 @@
 #include "attribution/models.h"
 #include "attribution/paths.h"
 #include "bench/journey_gen.h"
+#include "analytics/accumulator.h"
+#include "analytics/lift.h"
 #include "benchmark/benchmark.h"
 #include "catalog/catalog.h"
 #include "common/line_reader.h"
@@ -674,6 +681,102 @@ void BM_AttributionShapley12(benchmark::State& state) {
   state.SetLabel(state.range(0) == 0 ? "Data.csv" : "1M generated");
   state.counters["channels"] = static_cast<double>(paths.channels().size());
   state.counters["distinct_paths"] = static_cast<double>(paths.size());
+// --- A lift study (src/analytics) ---
+
+// Rows as a reader of the analytics sink would hand them over: a 64-bit unit hash, the arm, the
+// outcome and one dimension value. 10% of units are in the holdout; the outcome rate is 12%
+// exposed, 10% holdout. A unit's arm and segment follow from its hash, so its repeated rows agree.
+struct StudyRows {
+  std::vector<uint64_t> unit;
+  std::vector<uint8_t> flags;  // Bit 0: holdout; bit 1: outcome.
+  std::vector<uint8_t> segment;
+};
+
+constexpr std::string_view kSegments[] = {"1) $0 - $100",   "2) $100 - $200", "3) $200 - $350",
+                                          "4) $350 - $500", "5) $500 - $750", "6) $750 - $1,000",
+                                          "7) $1,000 +"};
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+const StudyRows& Rows(uint64_t n, uint64_t distinct) {
+  static std::map<std::pair<uint64_t, uint64_t>, StudyRows> cache;
+  auto [it, inserted] = cache.try_emplace({n, distinct});
+  StudyRows& r = it->second;
+  if (!inserted) return r;
+  r.unit.resize(n);
+  r.flags.resize(n);
+  r.segment.resize(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    // splitmix64 is a bijection: n distinct inputs give n distinct hashes.
+    const uint64_t u = SplitMix64(distinct == n ? i : SplitMix64(~i) % distinct);
+    const bool holdout = u % 10 == 0;
+    const uint64_t draw = SplitMix64(i ^ 0x5deece66dULL) % 100;
+    const bool outcome = draw < (holdout ? 10u : 12u);
+    r.unit[i] = u;
+    r.flags[i] = static_cast<uint8_t>((holdout ? 1 : 0) | (outcome ? 2 : 0));
+    r.segment[i] = static_cast<uint8_t>((u >> 32) % std::size(kSegments));
+  }
+  return r;
+}
+
+struct StudyConfig {
+  analytics::UnitDedup dedup = analytics::UnitDedup::kByUnitHash;
+  uint64_t rows = 10'000'000;
+  uint64_t distinct = 10'000'000;
+  bool batched = true;  // AddRows over batches of 4096 rows, or Add() row by row.
+};
+
+void BM_LiftStudy(benchmark::State& state, StudyConfig config) {
+  const StudyRows& rows = Rows(config.rows, config.distinct);
+  uint64_t units = 0, memory = 0;
+  std::vector<analytics::LiftRow> batch(4096);
+  for (auto _ : state) {
+    analytics::AccumulatorOptions options;
+    options.dedup = config.dedup;
+    options.dimensions = {"history_segment"};
+    auto acc = Check("accumulator", analytics::LiftAccumulator::Create(options));
+    for (uint64_t i = 0; i < config.rows;) {
+      // What a reader of the analytics sink does: fill a batch of rows, hand it over.
+      size_t filled = 0;
+      for (; filled < batch.size() && i < config.rows; ++filled, ++i) {
+        analytics::LiftRow& r = batch[filled];
+        r.unit_hash = rows.unit[i];
+        r.arm = (rows.flags[i] & 1) ? analytics::Arm::kHoldout : analytics::Arm::kExposed;
+        r.outcome = (rows.flags[i] & 2) != 0;
+        r.dimension_values[0] = kSegments[rows.segment[i]];
+      }
+      absl::Status s;
+      if (config.batched) {
+        s = acc.AddRows(std::span<const analytics::LiftRow>(batch.data(), filled));
+      } else {
+        for (size_t j = 0; j < filled && s.ok(); ++j) {
+          const analytics::LiftRow& r = batch[j];
+          s = acc.Add(r.unit_hash, r.arm, r.outcome,
+                      std::span<const std::string_view>(r.dimension_values.data(), 1));
+        }
+      }
+      if (!s.ok()) {
+        state.SkipWithError("Add failed");
+        return;
+      }
+    }
+    for (const analytics::LiftCell& cell : acc.Cells()) {
+      auto lift = analytics::CellLift(cell, analytics::Evidence::kRandomizedHoldout);
+      benchmark::DoNotOptimize(lift);
+    }
+    auto total = analytics::CellLift(acc.Total(), analytics::Evidence::kRandomizedHoldout);
+    benchmark::DoNotOptimize(total);
+    units = acc.stats().units;
+    memory = acc.stats().memory_bytes;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * config.rows));
+  state.counters["units"] = static_cast<double>(units);
+  state.counters["table_MiB"] = static_cast<double>(memory) / (1 << 20);
 }
 
 void Register() {
@@ -724,6 +827,20 @@ void Register() {
       ->Arg(1)
       ->ArgName("input")
       ->Unit(benchmark::kMicrosecond);
+  {
+    using analytics::UnitDedup;
+    const std::pair<const char*, StudyConfig> studies[] = {
+        {"BM_LiftStudy/by_hash/rows:10M/units:10M", {}},
+        {"BM_LiftStudy/by_hash/rows:10M/units:10M/row_by_row", {.batched = false}},
+        {"BM_LiftStudy/by_hash/rows:10M/units:2M", {.distinct = 2'000'000}},
+        {"BM_LiftStudy/one_row_per_unit/rows:10M", {.dedup = UnitDedup::kOneRowPerUnit}},
+    };
+    for (const auto& [name, config] : studies) {
+      benchmark::RegisterBenchmark(name, BM_LiftStudy, config)
+          ->Unit(benchmark::kMillisecond)
+          ->Iterations(1);
+    }
+  }
   (void)env;
 }
 

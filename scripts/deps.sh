@@ -9,6 +9,9 @@ packages=(
   # The tests run the documented standard-tools recipes: Python's hashlib for ledger exports and
   # proofs, the openssl command for checkpoint signatures (docs/ledger-format.md 7 and 9.9).
   python3 openssl
+  # Tests only: src/analytics checks its statistics against statsmodels (and scipy) at test
+  # time, an implementation independent of ours. Without it those checks are skipped.
+  python3-statsmodels
 )
 
 missing=()

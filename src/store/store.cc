@@ -85,6 +85,19 @@ CREATE TABLE IF NOT EXISTS run_sinks (  -- each run's sinks: purpose and where i
   output TEXT NOT NULL,               -- the sink output's key: the file's absolute path
   PRIMARY KEY (run_id, sink)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS privacy_budget (
+  study TEXT PRIMARY KEY,             -- a measurement study's name
+  total_nano INTEGER NOT NULL CHECK (total_nano > 0),  -- its epsilon budget, in units of 1e-9
+  spent_nano INTEGER NOT NULL DEFAULT 0 CHECK (spent_nano >= 0 AND spent_nano <= total_nano)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS privacy_spends (
+  seq INTEGER PRIMARY KEY,            -- spend order
+  study TEXT NOT NULL,
+  epsilon_nano INTEGER NOT NULL CHECK (epsilon_nano > 0),
+  label TEXT NOT NULL,                -- what it was spent on, as the caller named it
+  spent_at TEXT NOT NULL              -- RFC 3339, from the caller's clock
+);
+CREATE INDEX IF NOT EXISTS privacy_spends_by_study ON privacy_spends (study, seq);
 )sql";
 
 }  // namespace

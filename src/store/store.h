@@ -1,7 +1,8 @@
 #pragma once
 // The embedded state store: one SQLite database in WAL mode inside the state directory
 // (docs/state.md). Holds the consent and agreement registries, the ids already seen, the audit
-// ledger, the committed positions of sink outputs and the run history.
+// ledger, the committed positions of sink outputs, the run history and the differential-privacy
+// budgets of measurement studies (src/analytics/privacy_budget.h).
 //
 // A Database is used by one thread at a time. Statements borrow their Database and must not
 // outlive it.

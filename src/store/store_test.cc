@@ -65,7 +65,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   const std::set<std::string> tables = Tables(*db);
   for (const char* want : {"meta", "consents", "agreements", "seen", "policies",
                            "quarantine_index", "quarantined", "outputs", "runs", "run_sinks",
-                           "checkpoints", "signing_keys"}) {
+                           "checkpoints", "signing_keys", "privacy_budget", "privacy_spends"}) {
     EXPECT_TRUE(tables.count(want)) << "missing table " << want;
   }
   // The ledger's entries live in files under <state>/ledger/, not in the database.
