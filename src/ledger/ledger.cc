@@ -813,7 +813,7 @@ absl::StatusOr<VerifyReport> Verify(store::Database& db, const crypto::Ed25519Pu
 }
 
 absl::Status ForEachEntry(store::Database& db,
-                          const std::function<absl::Status(const StoredEntry&)>& fn) {
+                          const std::function<absl::Status(const StoredEntry&)>& fn, Read read) {
   return InSnapshot(db, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
     if (!reader->committed().problem.empty()) {
@@ -828,6 +828,15 @@ absl::Status ForEachEntry(store::Database& db,
         result = absl::DataLossError(common::StrCat(
             "the ledger row at entry ", expected, " is damaged; run `loopgate ledger verify`"));
         return false;
+      }
+      if (read == Read::kFacts) {
+        const std::string_view policy = reader->Policy(row.policy);
+        for (size_t i = 0; i < row.entries.size() && result.ok(); ++i) {
+          result = fn(StoredEntry{row.seq + static_cast<int64_t>(i), policy, row.entries[i], {},
+                                  {}});
+        }
+        expected = row.seq + static_cast<int64_t>(row.entries.size());
+        return result.ok();
       }
       hashes.clear();
       if (!reader->Hashes(row.seq, row.entries.size(), &hashes).ok()) {

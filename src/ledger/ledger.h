@@ -162,8 +162,14 @@ struct StoredEntry {
   int64_t seq = 0;
   std::string_view policy_version;
   const EntryFacts& facts;  // Every entry carries its event's facts (id, type, run, line, ...).
-  std::string_view text;    // The canonical entry: the bytes that are hashed.
-  std::string_view hash;    // Its stored hash, 64 hex digits.
+  std::string_view text;    // The canonical entry: the bytes that are hashed. Empty in kFacts.
+  std::string_view hash;    // Its stored hash, 64 hex digits. Empty in kFacts.
+};
+
+// What ForEachEntry reads for each entry.
+enum class Read : uint8_t {
+  kEntries,  // The facts, the canonical text and the stored hash (as `ledger export` writes).
+  kFacts,    // The facts only: no text is built and no hash read (reports that count).
 };
 
 // Calls `fn` for every committed entry, oldest first (seq 1, 2, ...), from one read snapshot,
@@ -172,7 +178,8 @@ struct StoredEntry {
 // Stops at the first non-OK status `fn` returns and returns it. Errors: DataLoss for an entry
 // that cannot be read back (`ledger verify` names where); the store's.
 absl::Status ForEachEntry(store::Database& db,
-                          const std::function<absl::Status(const StoredEntry&)>& fn);
+                          const std::function<absl::Status(const StoredEntry&)>& fn,
+                          Read read = Read::kEntries);
 
 // Writes every entry, oldest first, as one JSON line with its "hash" (formats.md).
 absl::Status Export(store::Database& db, std::FILE* out);

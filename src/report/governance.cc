@@ -342,7 +342,7 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
       ev.any_revoked = true;
     }
     return absl::OkStatus();
-  }));
+  }, ledger::Read::kFacts));
   RETURN_IF_ERROR(close_event());
 
   // Accepted events with no candidate sink have no ledger entry; `seen` marks them.
