@@ -1220,6 +1220,31 @@ TEST_F(LedgerTest, ForEachEntryGivesEveryEntryItsEventsFactsAndItsOwnDecision) {
                                 "allow evt-5 1 5 sha256:aa  0", "allow evt-5 1 5 sha256:bb  0"));
 }
 
+TEST_F(LedgerTest, ForEachEntryOfFactsOnlyHandsOverTheSameEntriesWithoutText) {
+  AppendStandard();
+  std::vector<std::string> full, facts;
+  ASSERT_TRUE(ForEachEntry(*db_, [&](const StoredEntry& e) {
+                full.push_back(std::to_string(e.seq) + " " + std::string(e.facts.event_id) + " " +
+                               std::string(e.facts.sink) + " " + std::string(e.policy_version));
+                EXPECT_FALSE(e.text.empty());
+                return absl::OkStatus();
+              }).ok());
+  ASSERT_TRUE(ForEachEntry(
+                  *db_,
+                  [&](const StoredEntry& e) {
+                    facts.push_back(std::to_string(e.seq) + " " + std::string(e.facts.event_id) +
+                                    " " + std::string(e.facts.sink) + " " +
+                                    std::string(e.policy_version));
+                    EXPECT_TRUE(e.text.empty());
+                    EXPECT_TRUE(e.hash.empty());
+                    return absl::OkStatus();
+                  },
+                  Read::kFacts)
+                  .ok());
+  EXPECT_EQ(full.size(), 9u);
+  EXPECT_EQ(facts, full);
+}
+
 TEST_F(LedgerTest, ForEachEntryStopsAtTheCallersStatus) {
   AppendStandard();
   int calls = 0;
