@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "attribution/markov.h"
 #include "attribution/paths.h"
+#include "demo/rng.h"
 
 namespace loopgate::bench {
 
@@ -83,41 +84,20 @@ class JourneyGenerator {
   }
 
  private:
-  explicit JourneyGenerator(uint64_t seed) {
-    for (auto& s : s_) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      s = z ^ (z >> 31);
-    }
-  }
-
-  uint64_t NextRandom() {
-    const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = Rotl(s_[3], 45);
-    return result;
-  }
-  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  explicit JourneyGenerator(uint64_t seed) : rng_(seed) {}
 
   uint32_t Step(uint32_t state) {
     const auto& row = next_[state];
     const uint64_t total = row.back().second;
     const uint64_t r =
-        static_cast<uint64_t>((static_cast<unsigned __int128>(NextRandom()) * total) >> 64);
+        rng_.Below(total);
     for (const auto& [to, cumulative] : row) {
       if (r < cumulative) return to;
     }
     return row.back().first;
   }
 
-  uint64_t s_[4];
+  demo::Rng rng_;  // The demo's xoshiro256**: the same sequence as before.
   attribution::ChannelTable channels_;
   std::vector<attribution::ChannelId> state_channel_;
   std::vector<std::vector<std::pair<uint32_t, uint64_t>>> next_;  // (to, cumulative count)

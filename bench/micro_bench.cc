@@ -66,6 +66,7 @@
 #include "analytics/lift.h"
 #include "benchmark/benchmark.h"
 #include "catalog/catalog.h"
+#include "demo/rng.h"
 #include "common/line_reader.h"
 #include "common/time.h"
 #include "consent/consent.h"
@@ -568,6 +569,8 @@ void BM_CheckProofFile(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetLabel(std::to_string(file.size()) + " bytes");
+}
+
 // ---- Attribution ----
 
 // 1M generated unit journeys, flat (touchpoints back to back), built on first use.
@@ -681,6 +684,8 @@ void BM_AttributionShapley12(benchmark::State& state) {
   state.SetLabel(state.range(0) == 0 ? "Data.csv" : "1M generated");
   state.counters["channels"] = static_cast<double>(paths.channels().size());
   state.counters["distinct_paths"] = static_cast<double>(paths.size());
+}
+
 // --- A lift study (src/analytics) ---
 
 // Rows as a reader of the analytics sink would hand them over: a 64-bit unit hash, the arm, the
@@ -696,12 +701,6 @@ constexpr std::string_view kSegments[] = {"1) $0 - $100",   "2) $100 - $200", "3
                                           "4) $350 - $500", "5) $500 - $750", "6) $750 - $1,000",
                                           "7) $1,000 +"};
 
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 const StudyRows& Rows(uint64_t n, uint64_t distinct) {
   static std::map<std::pair<uint64_t, uint64_t>, StudyRows> cache;
@@ -713,9 +712,9 @@ const StudyRows& Rows(uint64_t n, uint64_t distinct) {
   r.segment.resize(n);
   for (uint64_t i = 0; i < n; ++i) {
     // splitmix64 is a bijection: n distinct inputs give n distinct hashes.
-    const uint64_t u = SplitMix64(distinct == n ? i : SplitMix64(~i) % distinct);
+    const uint64_t u = demo::Mix64(distinct == n ? i : demo::Mix64(~i) % distinct);
     const bool holdout = u % 10 == 0;
-    const uint64_t draw = SplitMix64(i ^ 0x5deece66dULL) % 100;
+    const uint64_t draw = demo::Mix64(i ^ 0x5deece66dULL) % 100;
     const bool outcome = draw < (holdout ? 10u : 12u);
     r.unit[i] = u;
     r.flags[i] = static_cast<uint8_t>((holdout ? 1 : 0) | (outcome ? 2 : 0));
