@@ -183,7 +183,7 @@ int CheckProofCommand(const std::string& file, const std::string& key_path) {
 void AddLedgerCommands(Commands& commands) {
   auto state = std::make_shared<std::string>();
   auto* ledger_cmd = commands.app().add_subcommand(
-      "ledger", "Verify or export the audit ledger, or check a proof");
+      "ledger", "Verify, export, checkpoint and prove the audit ledger, or check a proof");
   ledger_cmd->require_subcommand(1);
   auto public_key = std::make_shared<std::string>();
   auto* verify = ledger_cmd->add_subcommand(
