@@ -876,58 +876,56 @@ namespace {
 // The committed entries of one event, (seq, text), in ledger order. Call inside a snapshot.
 absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EventEntries(
     store::Database& db, std::string_view event_id) {
-  {
-    std::vector<int64_t> firsts;
-    ASSIGN_OR_RETURN(auto seen, db.Prepare("SELECT first_seq FROM seen WHERE id = ?"));
-    seen.Bind(1, event_id);
-    ASSIGN_OR_RETURN(bool found, seen.Step());
-    if (found && seen.Int(0) > 0) firsts.push_back(seen.Int(0));
-    ASSIGN_OR_RETURN(auto quarantined,
-                     db.Prepare("SELECT seq FROM quarantine_index WHERE event_id = ?"));
-    quarantined.Bind(1, event_id);
-    while (true) {
-      ASSIGN_OR_RETURN(bool more, quarantined.Step());
-      if (!more) break;
-      firsts.push_back(quarantined.Int(0));
-    }
-    std::sort(firsts.begin(), firsts.end());
-    firsts.erase(std::unique(firsts.begin(), firsts.end()), firsts.end());
-    ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
-    std::vector<std::pair<int64_t, std::string>> out;
-    simdjson::dom::parser parser;
-    Row row;
-    std::string entry, hashes, prev;
-    for (int64_t first : firsts) {
-      if (first > reader->committed().entries) continue;  // Not committed yet.
-      auto edited = [&](std::string_view what) {
-        // The indexes (seen, quarantine_index, rows.idx) are not hash-chained: never show
-        // another event's entries under this id.
-        return absl::DataLossError(common::StrCat("the ledger row at entry ", first, " ", what,
-                                                  "; the state was edited: run `loopgate ledger "
-                                                  "verify`"));
-      };
-      ASSIGN_OR_RETURN(auto offset, reader->FindRow(first));
-      if (!offset) return edited("is not in the row index");
-      ASSIGN_OR_RETURN(std::string line, reader->RowAt(*offset));
-      line.reserve(line.size() + simdjson::SIMDJSON_PADDING);
-      if (!ParseRow(parser, line, &row) || row.seq != first) return edited("is damaged");
-      if (row.entries.front().event_id != event_id) return edited("belongs to another event");
-      prev.clear();
-      if (first == 1) {
-        prev = GenesisHash();
-      } else {
-        RETURN_IF_ERROR(reader->Hashes(first - 1, 1, &prev));
-        prev = HexOf(prev);
-      }
-      hashes.clear();
-      RETURN_IF_ERROR(reader->Hashes(first, row.entries.size(), &hashes));
-      ForEachRowEntry(*reader, row, hashes, &prev, &entry,
-                      [&](int64_t seq, const EntryFacts&, std::string_view, const std::string&) {
-                        out.emplace_back(seq, entry);
-                      });
-    }
-    return out;
+  std::vector<int64_t> firsts;
+  ASSIGN_OR_RETURN(auto seen, db.Prepare("SELECT first_seq FROM seen WHERE id = ?"));
+  seen.Bind(1, event_id);
+  ASSIGN_OR_RETURN(bool found, seen.Step());
+  if (found && seen.Int(0) > 0) firsts.push_back(seen.Int(0));
+  ASSIGN_OR_RETURN(auto quarantined,
+                   db.Prepare("SELECT seq FROM quarantine_index WHERE event_id = ?"));
+  quarantined.Bind(1, event_id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, quarantined.Step());
+    if (!more) break;
+    firsts.push_back(quarantined.Int(0));
   }
+  std::sort(firsts.begin(), firsts.end());
+  firsts.erase(std::unique(firsts.begin(), firsts.end()), firsts.end());
+  ASSIGN_OR_RETURN(auto reader, Reader::Open(db));
+  std::vector<std::pair<int64_t, std::string>> out;
+  simdjson::dom::parser parser;
+  Row row;
+  std::string entry, hashes, prev;
+  for (int64_t first : firsts) {
+    if (first > reader->committed().entries) continue;  // Not committed yet.
+    auto edited = [&](std::string_view what) {
+      // The indexes (seen, quarantine_index, rows.idx) are not hash-chained: never show
+      // another event's entries under this id.
+      return absl::DataLossError(common::StrCat("the ledger row at entry ", first, " ", what,
+                                                "; the state was edited: run `loopgate ledger "
+                                                "verify`"));
+    };
+    ASSIGN_OR_RETURN(auto offset, reader->FindRow(first));
+    if (!offset) return edited("is not in the row index");
+    ASSIGN_OR_RETURN(std::string line, reader->RowAt(*offset));
+    line.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+    if (!ParseRow(parser, line, &row) || row.seq != first) return edited("is damaged");
+    if (row.entries.front().event_id != event_id) return edited("belongs to another event");
+    prev.clear();
+    if (first == 1) {
+      prev = GenesisHash();
+    } else {
+      RETURN_IF_ERROR(reader->Hashes(first - 1, 1, &prev));
+      prev = HexOf(prev);
+    }
+    hashes.clear();
+    RETURN_IF_ERROR(reader->Hashes(first, row.entries.size(), &hashes));
+    ForEachRowEntry(*reader, row, hashes, &prev, &entry,
+                    [&](int64_t seq, const EntryFacts&, std::string_view, const std::string&) {
+                      out.emplace_back(seq, entry);
+                    });
+  }
+  return out;
 }
 
 }  // namespace
