@@ -1,7 +1,6 @@
 // loopgate: the command-line entry point. The commands are listed once, below; each lives in its
 // own file of this folder. Exit statuses are in command.h.
 
-#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -19,8 +18,7 @@ int FailConfig(const absl::Status& s) { return Fail(s, kUsage); }
 
 absl::Status ResolveAsOf(const std::string& flag, common::Instant* as_of, std::string* as_of_text) {
   if (flag.empty()) {
-    const auto now = std::chrono::system_clock::now().time_since_epoch();
-    *as_of = {std::chrono::duration_cast<std::chrono::seconds>(now).count(), 0};
+    *as_of = common::Now();
     *as_of_text = common::FormatRfc3339(*as_of);
     return absl::OkStatus();
   }

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -43,11 +42,7 @@ std::string AbsoluteDir(const std::string& dir) {
   return path;
 }
 
-std::string WallClockNow() {
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now).count();
-  return common::FormatRfc3339({secs, 0});
-}
+std::string WallClockNow() { return common::FormatRfc3339(common::Now()); }
 
 // One run's moving parts, so the per-line code reads as the spec does.
 class Pipeline {
