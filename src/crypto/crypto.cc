@@ -70,6 +70,17 @@ std::string ToHex(const Digest& d) {
   return common::HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
+void AppendHex(const Digest& d, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const size_t at = out->size();
+  out->resize(at + 2 * d.size());
+  char* p = out->data() + at;
+  for (unsigned char b : d) {
+    *p++ = kHex[b >> 4];
+    *p++ = kHex[b & 0xF];
+  }
+}
+
 absl::StatusOr<std::string> RandomBytes(size_t n) {
   std::string out(n, '\0');
   if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {

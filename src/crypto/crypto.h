@@ -35,6 +35,8 @@ class Sha256Hasher {
 
 // Lowercase hex of a digest.
 std::string ToHex(const Digest& d);
+// Appends the 64 lowercase hex digits of `d` to `out`.
+void AppendHex(const Digest& d, std::string* out);
 
 // `n` bytes from OpenSSL's random generator (a CSPRNG). Errors: Internal when it fails.
 absl::StatusOr<std::string> RandomBytes(size_t n);

@@ -1,5 +1,6 @@
 #include "json/json.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -275,6 +276,48 @@ TEST(AppendStringTest, EverythingElseIsLiteral) {
 TEST(AppendStringTest, MixedRunsAndEmbeddedNul) {
   EXPECT_EQ(Quoted("ab\ncd\0ef\"gh"s), "\"ab\\ncd\\u0000ef\\\"gh\"");
   EXPECT_EQ(Quoted("\n\n"), "\"\\n\\n\"");
+}
+
+// The escaping of one byte, as RFC 8785 section 3.2.2.2 asks, written out byte by byte: the
+// reference the 16-byte scan in AppendString must agree with.
+std::string ReferenceQuoted(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"') out += "\\\"";
+    else if (c == '\\') out += "\\\\";
+    else if (c == '\b') out += "\\b";
+    else if (c == '\f') out += "\\f";
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+TEST(AppendStringTest, AgreesWithByteByByteEscapingAtEveryPositionAndLength) {
+  // Strings of 0 to 70 bytes (the scan works 16 at a time) with a byte that needs escaping,
+  // or a byte just outside that set, at every position, over plain ASCII and UTF-8 filler.
+  const unsigned char kProbes[] = {'"', '\\', 0x00, 0x1F, 0x20, 0x7F, 0x80, 0xFF, '\n', '!', '#', '[', ']'};
+  for (size_t len = 0; len <= 70; ++len) {
+    for (size_t pos = 0; pos < std::max<size_t>(len, 1); ++pos) {
+      for (unsigned char probe : kProbes) {
+        std::string s(len, 'a');
+        for (size_t i = 0; i < len; i += 3) s[i] = static_cast<char>(0xC3 + (i % 2));
+        if (len > 0) s[pos] = static_cast<char>(probe);
+        if (len > 2) s[len - 1] = static_cast<char>(probe);
+        ASSERT_EQ(Quoted(s), ReferenceQuoted(s)) << "len " << len << " pos " << pos
+                                                 << " probe " << int{probe};
+      }
+    }
+  }
 }
 
 TEST(AppendStringTest, AppendsToExistingText) {

@@ -547,7 +547,8 @@ absl::StatusOr<int64_t> Writer::AppendEvent(const std::vector<EntryFacts>& entri
   if (entries.empty()) return absl::InvalidArgumentError("a ledger row needs an entry");
   const int64_t first = seq_ + 1;
   hash_bytes_.clear();
-  std::string prev = head_hex_;
+  std::string& prev = prev_hex_;
+  prev = head_hex_;
   for (size_t i = 0; i < entries.size(); ++i) {
     // Every entry of the row carries the event's facts, as the row stores them once.
     BuildEntry(entries[0], entries[i], first + static_cast<int64_t>(i), prev, policy_version_,
@@ -555,7 +556,8 @@ absl::StatusOr<int64_t> Writer::AppendEvent(const std::vector<EntryFacts>& entri
     const crypto::Digest d = LeafHash(hasher_, entry_);
     RETURN_IF_ERROR(merkle::AppendLeaf(range_, *nodes_, d));
     hash_bytes_.append(reinterpret_cast<const char*>(d.data()), d.size());
-    prev = crypto::ToHex(d);
+    prev.clear();
+    crypto::AppendHex(d, &prev);
   }
   body_.clear();
   PutU64(static_cast<uint64_t>(first), &body_);
@@ -566,7 +568,7 @@ absl::StatusOr<int64_t> Writer::AppendEvent(const std::vector<EntryFacts>& entri
   hashes_->Append(hash_bytes_);
   ++row_count_;
   seq_ = first + static_cast<int64_t>(entries.size()) - 1;
-  head_hex_ = std::move(prev);
+  head_hex_.swap(prev);
   return first;
 }
 

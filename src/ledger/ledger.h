@@ -109,7 +109,7 @@ class Writer {
   int64_t seq_ = 0;
   int64_t row_count_ = 0;
   std::string head_hex_;
-  std::string entry_, body_, hash_bytes_;
+  std::string entry_, body_, hash_bytes_, prev_hex_;
   std::vector<EntryFacts> single_;
   crypto::Sha256Hasher hasher_;
 };
