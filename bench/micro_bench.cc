@@ -9,7 +9,8 @@
 //                           SQLite (a subject and purpose first seen in the run).
 //   BM_Transform            transform::Transformer::Apply for one sink and event.
 //   BM_LedgerAppend         ledger::Writer::Append, committing every 8192 entries as the router
-//                           does (SaveHead + COMMIT + BEGIN IMMEDIATE inside the timed loop).
+//                           does (Flush + SaveHead + COMMIT + BEGIN IMMEDIATE inside the timed
+//                           loop).
 //   BM_Attribution*         Multi-touch attribution (docs/attribution.md) over 1M unit journeys
 //                           generated with the channel mix of ChannelAttribution's Data.csv
 //                           (bench/journey_gen.h, seed 1), held in memory as the analytics sink
@@ -393,11 +394,13 @@ void BM_LedgerAppend(benchmark::State& state) {
       return;
     }
     if (++n % batch == 0) {
+      Check("flush", writer->Flush());
       Check("save head", writer->SaveHead());
       Check("commit", db->Commit());
       Check("begin", db->Begin());
     }
   }
+  Check("flush", writer->Flush());
   Check("save head", writer->SaveHead());
   Check("commit", db->Commit());
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
