@@ -130,7 +130,7 @@ Labels LabelsFor(const StudyResult& r) {
 std::string UnitNoun(std::string_view unit, bool plural) {
   if (unit == "hcp") return plural ? "HCPs" : "HCP";
   if (unit == "account") return plural ? "accounts" : "account";
-  if (unit == "patient_token") return plural ? "patients (tokens)" : "patient (token)";
+  if (unit == "patient_token") return plural ? "patients" : "patient";
   return plural ? "cohorts" : "cohort";
 }
 
@@ -307,6 +307,7 @@ td.sup{text-align:center}
 .card .v{font-size:26px;font-weight:700;font-variant-numeric:tabular-nums}
 .card .s{font-size:12.5px;color:#334155}
 .card .n{font-size:12px;color:var(--muted);margin-top:6px}
+.card .v.sup{font-size:15px;line-height:1.4;padding:6px 0 2px}
 .card.alert{border-color:#fca5a5;background:#fef2f2}
 .facts{display:grid;grid-template-columns:190px 1fr;gap:4px 16px;font-size:14px;margin:8px 0}
 .facts dt{color:var(--muted)}
@@ -423,7 +424,7 @@ void ForestPlot(const StudyResult& r, const Labels& l, std::string* out) {
       lift_hi = std::max({lift_hi, e.estimate, e.ci ? e.ci->upper : e.estimate});
     }
   }
-  constexpr double kW = 1010, kRateX0 = 200, kRateX1 = 545, kLiftX0 = 585,
+  constexpr double kW = 1010, kRateX0 = 200, kRateX1 = 530, kLiftX0 = 605,
                    kLiftX1 = 830, kTextX = 845, kTop = 34, kCellH = 42, kGroupH = 30, kAxisH = 34;
   const Scale rate = MakeScale(0, std::min(1.0, rate_hi), kRateX0, kRateX1, 5);
   const double pad = std::max(0.01, (lift_hi - lift_lo) * 0.06);
@@ -623,6 +624,18 @@ void LiftSection(const StudyResult& r, const Labels& l, std::string* out) {
     StrAppend(out, "<p class=\"warnline\"><b>Weaker evidence.</b> ", Esc(r.caveat), "</p>\n");
   }
   Kpis(r, l, out);
+  bool any_shown = false;
+  for (const Cell* c : {&r.overall}) any_shown = any_shown || ArmShown(c->exposed) || ArmShown(c->comparison);
+  for (const Breakdown& b : r.by) {
+    for (const Cell& c : b.cells) any_shown = any_shown || ArmShown(c.exposed) || ArmShown(c.comparison);
+  }
+  if (!any_shown) {
+    // Axes around nothing would only suggest a scale; the table says what was withheld.
+    StrAppend(out, "<p class=\"sup\">No cell has a released rate to chart.</p>\n");
+    LiftTable(r, l, out);
+    StrAppend(out, "</section>\n");
+    return;
+  }
   StrAppend(out, "<div class=\"legend\"><span><i class=\"e\"></i>", l.exposed,
             "</span><span><i class=\"c\"></i>", l.comparison,
             "</span><span><i class=\"l\"></i>Absolute lift (green: interval above zero, grey: "
@@ -975,7 +988,9 @@ void RunSection(const StudyResult& r, std::string* out) {
   Fact("Design", r.design == Design::kPrePost ? "Pre/post comparison (no holdout)"
                                               : "Randomized holdout",
        out);
-  Fact("Unit", UnitNoun(r.unit, false), out);
+  Fact("Unit", r.unit == "patient_token" ? "patient (pseudonymous token)"
+                                         : UnitNoun(r.unit, false),
+       out);
   Fact("Window", StrCat(Day(r.window_from), " to ", Day(r.window_to)), out);
   Fact("Exposure", Esc(r.exposure), out);
   Fact("Outcome", Esc(r.outcome), out);

@@ -181,7 +181,8 @@ TEST(StudyHtml, AStudyWithEverythingSuppressedShowsNoFigures) {
   const std::string html = Render(Fixture("all_suppressed.json"));
   // The headline tiles, the lift table, the time table and the two suppressed governance cards
   // carry no number except k.
-  const std::string kpis = Between(html, "<div class=\"kpis\">", "<div class=\"legend\">");
+  const std::string kpis = Between(html, "<div class=\"kpis\">", "<h3>The figures</h3>");
+  EXPECT_THAT(kpis, HasSubstr("No cell has a released rate to chart."));
   const std::string table = Between(html, "<h3>The figures</h3>", "</table>");
   const std::string time = Between(html, "<section id=\"time\">", "</section>");
   const std::string consent = Between(html, "Consent coverage</div>", "<div class=\"n\">");
