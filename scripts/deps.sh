@@ -12,6 +12,9 @@ packages=(
   # Tests only: src/analytics checks its statistics against statsmodels (and scipy) at test
   # time, an implementation independent of ours. Without it those checks are skipped.
   python3-statsmodels
+  # Tests only: tests/study_report_test.cc opens the study report page in a real browser
+  # (headless Chromium: screenshot, DOM, network log) and decodes the screenshot with zlib.
+  chromium zlib1g-dev
 )
 
 missing=()

@@ -81,7 +81,7 @@ void AddRegistryCommands(Commands& commands);  // registry_command.cc: consent i
                                                // agreement import
 void AddPolicyCommands(Commands& commands);    // policy_command.cc: policy diff
 void AddKeysCommands(Commands& commands);      // keys_command.cc: keys init
-void AddReportCommands(Commands& commands);    // report_command.cc: report governance
+void AddReportCommands(Commands& commands);    // report_command.cc: report governance|study
 void AddAttributionCommand(Commands& commands);  // attribution_command.cc
 
 }  // namespace loopgate::cli

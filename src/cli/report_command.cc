@@ -1,13 +1,20 @@
 // loopgate report governance: what the state says about consent coverage, blocked and
 // quarantined events, denials, revocations and audit completeness (docs/governance-report.md).
-// The `report` group is meant to take further reports as subcommands.
+// loopgate report study: the study report page from a loopgate.study-result/v1 result
+// (docs/study-report.md).
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <system_error>
 
 #include "cli/command.h"
+#include "common/strings.h"
 #include "report/governance.h"
+#include "report/study_html.h"
+#include "report/study_result.h"
 #include "store/store.h"
 
 namespace loopgate::cli {
@@ -48,6 +55,85 @@ int GovernanceCommand(const GovernanceArgs& a) {
   return r->ok() ? kOk : kFailure;
 }
 
+struct StudyArgs {
+  std::string result;  // A saved result (--result).
+  std::string html;    // Where the page goes; "-" for stdout.
+  bool json = false;   // Print the validated result JSON to stdout.
+};
+
+// A result is a few hundred kilobytes; the cap keeps a wrong path from being slurped.
+constexpr uintmax_t kMaxResultBytes = 64 << 20;
+
+// Writes `text` to `path` through a temporary file and a rename, so that a reader never sees a
+// half-written page and a failed run leaves any earlier page in place.
+absl::Status WriteWhole(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+    if (!f.flush()) {
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+      return absl::InternalError(common::StrCat("cannot write ", path));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return absl::InternalError(common::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+// Renders and writes one study result, given as the text of a loopgate.study-result/v1 object
+// (from --result now; from a measurement run by `--study F --state DIR` later). `source` names
+// the result in errors. An invalid result is a usage error (exit 2) and nothing is written.
+int StudyReport(const std::string& result_json, const std::string& source, const StudyArgs& a) {
+  auto result = report::ParseStudyResult(result_json);
+  if (!result.ok()) {
+    return FailConfig(absl::InvalidArgumentError(
+        common::StrCat(source, ": ", std::string(result.status().message()))));
+  }
+  if (!a.html.empty()) {
+    const std::string page = report::RenderStudyHtml(*result);
+    if (a.html == "-") {
+      std::fwrite(page.data(), 1, page.size(), stdout);
+    } else {
+      if (auto s = WriteWhole(a.html, page); !s.ok()) return Fail(s);
+      std::fprintf(stderr, "study report written to %s\n", a.html.c_str());
+    }
+  }
+  if (a.json) {
+    std::fwrite(result_json.data(), 1, result_json.size(), stdout);
+    if (!result_json.ends_with("\n")) std::fputc('\n', stdout);
+  }
+  return std::fflush(stdout) == 0 ? kOk : kFailure;
+}
+
+int StudyCommand(const StudyArgs& a) {
+  if (a.html.empty() && !a.json) {
+    return FailConfig(absl::InvalidArgumentError("give --html OUT, --json, or both"));
+  }
+  if (a.html == "-" && a.json) {
+    return FailConfig(absl::InvalidArgumentError(
+        "--html - and --json both write to stdout: give --html a file"));
+  }
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(a.result, ec);
+  if (ec) {
+    return FailConfig(absl::NotFoundError(common::StrCat("cannot read ", a.result)));
+  }
+  if (size > kMaxResultBytes) {
+    return FailConfig(absl::InvalidArgumentError(
+        common::StrCat(a.result, ": larger than a study result can be (64 MiB)")));
+  }
+  std::ifstream in(a.result, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Fail(absl::InternalError(common::StrCat("cannot read ", a.result)));
+  return StudyReport(text, a.result, a);
+}
+
 }  // namespace
 
 void AddReportCommands(Commands& commands) {
@@ -70,6 +156,19 @@ void AddReportCommands(Commands& commands) {
       ->default_str("1000");
   governance->add_flag("--json", g->json, "Print the report as one JSON object");
   commands.On(governance, [g] { return GovernanceCommand(*g); });
+
+  auto st = std::make_shared<StudyArgs>();
+  auto* study = report_cmd->add_subcommand(
+      "study",
+      "The study report: one self-contained HTML page (no network) with the question, the "
+      "answer, lift with its interval, time to outcome, attribution per model, the disclosure "
+      "control applied and the governance figures, from a loopgate.study-result/v1 result; exit "
+      "2 when the result does not follow the format (the error names the member)");
+  study->add_option("--result", st->result, "A saved result (loopgate.study-result/v1 JSON)")
+      ->required();
+  study->add_option("--html", st->html, "Write the HTML page here (- for stdout)");
+  study->add_flag("--json", st->json, "Print the validated result JSON to stdout");
+  commands.On(study, [st] { return StudyCommand(*st); });
 }
 
 }  // namespace loopgate::cli
