@@ -843,11 +843,11 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
     analytics::PrivacyBudget budget(db);
     RETURN_IF_ERROR(budget.Open(study.id, study.privacy.budget));
     // One histogram per released table (overall, then each dimension): cells × arms ×
-    // {outcome, none}; each unit is in one count of each, so each histogram has sensitivity 1
-    // (2 in pre/post, where a unit is in both periods), and the tables compose sequentially.
-    const size_t tables_n = 1 + dim_cells.size();
-    const double sensitivity = study.design == Design::kPrePost ? 2.0 : 1.0;
-    const double per_table = study.privacy.epsilon / static_cast<double>(tables_n);
+    // {outcome, none}. Each unit is in one count of it, so its sensitivity is 1 and one charge
+    // covers it (parallel composition); the tables compose sequentially. In pre/post a unit is
+    // in both periods: each period is its own histogram and charge.
+    const bool pre_post = study.design == Design::kPrePost;
+    const size_t releases = (1 + dim_cells.size()) * (pre_post ? 2 : 1);
     {
       ASSIGN_OR_RETURN(analytics::BudgetStatus bs, budget.Balance(study.id));
       if (bs.remaining + 1e-12 < study.privacy.epsilon) {
@@ -856,27 +856,55 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
             " used, this run needs ", study.privacy.epsilon, "; nothing was released"));
       }
     }
+    // Shares in whole nano-epsilon, the last taking the remainder, so that a run spends exactly
+    // the study's epsilon.
+    const double total_nano = std::round(study.privacy.epsilon / analytics::kEpsilonUnit);
+    const double share_nano = std::floor(total_nano / static_cast<double>(releases));
+    size_t done = 0;
+    auto charge = [&]() {
+      ++done;
+      return (done == releases ? total_nano - share_nano * static_cast<double>(releases - 1)
+                               : share_nano) *
+             analytics::kEpsilonUnit;
+    };
     auto noise = [&](std::vector<analytics::LiftCell>& cells, std::string_view label) -> absl::Status {
-      std::vector<int64_t> counts;
-      for (const auto& c : cells) {
-        counts.push_back(c.exposed.outcomes);
-        counts.push_back(c.exposed.units - c.exposed.outcomes);
-        counts.push_back(c.holdout.outcomes);
-        counts.push_back(c.holdout.units - c.holdout.outcomes);
-      }
-      // Sensitivity > 1 is absorbed by spending sensitivity × the share on a scale-1 release.
-      ASSIGN_OR_RETURN(std::vector<int64_t> noisy,
-                       analytics::NoisyCounts(budget, study.id, counts, per_table / sensitivity,
-                                              label, options.at, *rng));
-      for (size_t i = 0; i < cells.size(); ++i) {
-        const int64_t a = std::max<int64_t>(0, noisy[4 * i]), b = std::max<int64_t>(0, noisy[4 * i + 1]);
-        const int64_t c = std::max<int64_t>(0, noisy[4 * i + 2]), d = std::max<int64_t>(0, noisy[4 * i + 3]);
-        cells[i].exposed = {a + b, a};
-        cells[i].holdout = {c + d, c};
+      for (int arm = 0; arm < (pre_post ? 2 : 1); ++arm) {
+        std::vector<int64_t> counts;
+        for (const auto& c : cells) {
+          if (!pre_post || arm == 0) {
+            counts.push_back(c.exposed.outcomes);
+            counts.push_back(c.exposed.units - c.exposed.outcomes);
+          }
+          if (!pre_post || arm == 1) {
+            counts.push_back(c.holdout.outcomes);
+            counts.push_back(c.holdout.units - c.holdout.outcomes);
+          }
+        }
+        ASSIGN_OR_RETURN(std::vector<int64_t> noisy,
+                         analytics::NoisyCounts(budget, study.id, counts, charge(),
+                                                pre_post ? common::StrCat(label, arm == 0 ? ", post" : ", pre")
+                                                         : std::string(label),
+                                                options.at, *rng));
+        const size_t per = pre_post ? 2 : 4;
+        for (size_t i = 0; i < cells.size(); ++i) {
+          const int64_t* n = noisy.data() + per * i;
+          auto pair = [](int64_t with, int64_t without) {
+            with = std::max<int64_t>(0, with);
+            without = std::max<int64_t>(0, without);
+            return analytics::ArmCounts{with + without, with};
+          };
+          if (!pre_post) {
+            cells[i].exposed = pair(n[0], n[1]);
+            cells[i].holdout = pair(n[2], n[3]);
+          } else if (arm == 0) {
+            cells[i].exposed = pair(n[0], n[1]);
+          } else {
+            cells[i].holdout = pair(n[0], n[1]);
+          }
+        }
       }
       return absl::OkStatus();
     };
-    // NoisyCounts charges per call; in pre/post the charge is per_table (sensitivity folded in).
     RETURN_IF_ERROR(noise(overall_cells, "overall"));
     for (size_t d = 0; d < dim_cells.size(); ++d) {
       RETURN_IF_ERROR(noise(dim_cells[d], common::StrCat("by ", study.dimensions[d])));
