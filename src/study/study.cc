@@ -3,6 +3,7 @@
 #include "study/study.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -106,7 +107,9 @@ class Loader {
     double v = 0;
     if (!node.IsScalar() || !YAML::convert<double>::decode(node, v) || !std::isfinite(v) ||
         v < lo || v > hi) {
-      Error(node, common::StrCat(what, " must be a number from ", lo, " to ", hi));
+      char range[64];
+      std::snprintf(range, sizeof range, " must be a number from %.10g to %.10g", lo, hi);
+      Error(node, common::StrCat(what, range));
       return false;
     }
     *out = v;
@@ -261,7 +264,9 @@ std::string Study::OutcomeText() const {
   if (has_index) {
     out += common::StrCat(", after ", index.event_type, FilterText(index.where));
     if (outcome_within > 0) {
-      out += common::StrCat(" (within ", outcome_within / 86400.0, " days)");
+      char days[48];
+      std::snprintf(days, sizeof days, " (within %g days)", static_cast<double>(outcome_within) / 86400.0);
+      out += days;
     }
   }
   return out;
