@@ -83,5 +83,6 @@ void AddPolicyCommands(Commands& commands);    // policy_command.cc: policy diff
 void AddKeysCommands(Commands& commands);      // keys_command.cc: keys init
 void AddReportCommands(Commands& commands);    // report_command.cc: report governance|study
 void AddAttributionCommand(Commands& commands);  // attribution_command.cc
+void AddMeasureCommand(Commands& commands);      // measure_command.cc
 
 }  // namespace loopgate::cli

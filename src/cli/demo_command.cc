@@ -350,6 +350,9 @@ int DemoCommand(const DemoArgs& a) {
   std::printf("  %s ledger verify --state %s --public-key %s/ledger-signing.pub\n", self.c_str(),
               state_dir.c_str(), keys_dir.c_str());
   std::printf("  %s ledger export --state %s | head -3\n", self.c_str(), state_dir.c_str());
+  std::printf("  %s measure --study %s/studies/cmp-onc-launch.yaml --state %s\n"
+              "      # did the launch raise starts? lift from analytics_lake alone (docs/study.md)\n",
+              self.c_str(), world_dir.c_str(), state_dir.c_str());
   if (!world->examples.empty()) {
     const std::string& id = world->examples.front().second;
     std::printf("  %s ledger prove --state %s %s --out %s/proof.json\n", self.c_str(),

@@ -51,6 +51,7 @@ int Main(int argc, char** argv) {
   AddKeysCommands(commands);
   AddReportCommands(commands);
   AddAttributionCommand(commands);
+  AddMeasureCommand(commands);
 
   try {
     app.parse(argc, argv);

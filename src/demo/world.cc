@@ -1,5 +1,8 @@
 #include "demo/world.h"
 
+#include <cmath>
+#include <filesystem>
+
 #include <string>
 #include <vector>
 
@@ -253,7 +256,28 @@ void CampaignJson(int c, const Population& pop, Pretty& m) {
              "each eligible patient of an HCP starts the therapy with probability "
              "baseline_rate, or baseline_rate + true_lift when the HCP is exposed; every "
              "decision falls after the exposed HCP's first exposure")
-        .Open("realized", '{');
+        ;
+    {
+      const double n = def.eligible_per_hcp;
+      const double exposed = 1 - std::pow(1 - def.baseline - def.lift, n);
+      const double holdout = 1 - std::pow(1 - def.baseline, n);
+      m.Open("measured_truth", '{')
+          .Str("study", common::StrCat("studies/", def.id, ".yaml"))
+          .Str("unit", "hcp")
+          .Str("population", "HCPs of the campaign at st_lukes (hcp_master.csv hospital)")
+          .Str("comparison", "exposed treatment-arm HCPs against the holdout")
+          .Str("outcome",
+               "at least one start of the therapy_code in analytics_lake, linked by "
+               "prescriber_npi, within the decision window")
+          .Real("exposed_rate", exposed)
+          .Real("holdout_rate", holdout)
+          .Real("lift", exposed - holdout)
+          .Str("why",
+               "1 - (1 - p)^eligible_patients_per_hcp: every campaign start at St Luke's is of "
+               "a patient whose analytics consent is clean all year, so all of them arrive")
+          .Close('}');
+    }
+    m.Open("realized", '{');
     static constexpr std::string_view kGroups[] = {"holdout", "treatment_exposed",
                                                    "treatment_not_exposed"};
     for (int g = 0; g < 3; ++g) {
@@ -283,7 +307,24 @@ void CampaignJson(int c, const Population& pop, Pretty& m) {
              "at each opportunity the refill happens with probability baseline_rate, or "
              "baseline_rate + true_lift when the treating HCP is exposed and t_k is at or after "
              "the HCP's first exposure")
-        .Open("realized", '{');
+        ;
+    m.Open("measured_truth", '{')
+        .Str("study", common::StrCat("studies/", def.id, ".yaml"))
+        .Str("unit", "patient_token")
+        .Str("population",
+             "psp-main patients of the campaign's HCPs whose first_fill falls in [start + 21 "
+             "days, period end - 34 days), so that every exposed HCP's first exposure precedes "
+             "the first refill opportunity and that opportunity is inside the year")
+        .Str("comparison", "patients of exposed treatment-arm HCPs against those of the holdout")
+        .Str("outcome", "a refill within 34 days of the first fill (the first opportunity)")
+        .Real("exposed_rate", def.baseline + def.lift)
+        .Real("holdout_rate", def.baseline)
+        .Real("lift", def.lift)
+        .Str("why",
+             "consent thins patients as a whole (a revoked or expired analytics consent stops "
+             "all of a patient's events as of the run), independently of arm and outcome")
+        .Close('}');
+    m.Open("realized", '{');
     static constexpr std::string_view kGroups[] = {"holdout", "treatment", "exposed_opportunities",
                                                    "other_opportunities"};
     for (int g = 0; g < 4; ++g) {
@@ -406,6 +447,78 @@ std::string ManifestJson(const WorldOptions& o, const Population& pop, const Str
   return m.Done();
 }
 
+std::string DayTime(int day) { return DayText(day) + "T00:00:00Z"; }
+
+// The campaign's study (docs/study.md), on the scale where the truth is known
+// (manifest measured_truth).
+std::string StudyYaml(int c) {
+  const CampaignDef& def = kCampaigns[c];
+  std::string assets;
+  for (int a = 0; a < def.asset_count; ++a) {
+    common::StrAppend(&assets, a == 0 ? "" : ", ", def.assets[a]);
+  }
+  std::string y = common::StrCat("format: loopgate.study/v1\nid: ", def.id, "\n");
+  const std::string common_head = common::StrCat(
+      "sink: analytics_lake\n", "exposure:\n  event_type: hcp.content.engaged\n",
+      "  where: {asset_id: [", assets, "]}\n", "  link: {field: hcp_id, to: hcp_master}\n");
+  const std::string attribution =
+      "attribution:\n  touchpoint:\n    event_type: hcp.content.engaged\n"
+      "    link: {field: hcp_id, to: hcp_master}\n  channel: channel\n  half_life_days: 7\n"
+      "privacy: {k: 11}\n";
+  if (def.outcome == OutcomeKind::kTherapyStart) {
+    common::StrAppend(
+        &y, "title: \"", def.name, ": therapy starts\"\n",
+        "question: Did the campaign raise ", def.therapy_code, " starts among its ",
+        kSpecialties[def.specialty].name, " HCPs at St Luke's?\n",
+        "design: randomized_holdout\nunit: hcp\n",
+        "window: {from: \"", DayTime(def.start_day + kFirstExposureDays), "\", to: \"",
+        DayTime(def.end_day + kDecisionTailDays + 1), "\"}\n",
+        "reference:\n  hcp_master: {file: ../hcp_master.csv, key: hcp_id}\n",
+        "population:\n  table: hcp_master\n  where: {campaign: ", def.id,
+        ", hospital: st_lukes}\n",
+        "  assignment: {column: arm, exposed: treatment, holdout: holdout}\n",
+        "  compare: exposed_vs_holdout\n", common_head,
+        "outcome:\n  event_type: ehr.therapy.started\n  where: {therapy_code: ", def.therapy_code,
+        "}\n  link: {field: prescriber_npi, to: hcp_master.npi}\n",
+        "dimensions: [territory]\n", attribution);
+  } else {
+    common::StrAppend(
+        &y, "title: \"", def.name, ": first refill\"\n",
+        "question: Did the programme raise refills at the first opportunity among patients of "
+        "its HCPs?\n",
+        "design: randomized_holdout\nunit: patient_token\n",
+        "window: {from: \"", DayTime(def.start_day + kFirstExposureDays), "\", to: \"",
+        DayTime(kDays - 34), "\"}\n",
+        "reference:\n  hcp_master: {file: ../hcp_master.csv, key: hcp_id}\n",
+        "  patient_links: {file: ../patient_links.csv, key: patient_token, population_key: "
+        "hcp_id}\n",
+        "population:\n  table: hcp_master\n  where: {campaign: ", def.id, "}\n",
+        "  assignment: {column: arm, exposed: treatment, holdout: holdout}\n",
+        "  compare: exposed_vs_holdout\n", common_head,
+        "index:\n  event_type: patient.support.milestone\n",
+        "  where: {milestone: first_fill, program_id: psp-main}\n",
+        "  link: {field: patient_id, to: patient_links}\n",
+        "outcome:\n  event_type: patient.support.milestone\n",
+        "  where: {milestone: refill, program_id: psp-main}\n",
+        "  link: {field: patient_id, to: patient_links}\n  within_days: 34\n",
+        "dimensions: [territory, month]\n", attribution);
+  }
+  return y;
+}
+
+absl::Status WriteStudies(const std::string& dir) {
+  const std::string studies = Path(dir, kStudiesDir);
+  std::error_code ec;
+  std::filesystem::create_directories(studies, ec);
+  if (ec) return absl::InternalError(common::StrCat("cannot create ", studies, ": ", ec.message()));
+  for (int c = 0; c < kCampaignCount; ++c) {
+    std::vector<WorldFile> ignored;
+    RETURN_IF_ERROR(WriteWhole(studies, common::StrCat(kCampaigns[c].id, ".yaml"), StudyYaml(c),
+                               &ignored));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<WorldSummary> GenerateWorld(const WorldOptions& options) {
@@ -431,6 +544,7 @@ absl::StatusOr<WorldSummary> GenerateWorld(const WorldOptions& options) {
   }
   RETURN_IF_ERROR(WriteHcpMaster(dir, pop, &sum.files));
   RETURN_IF_ERROR(WritePatientLinks(dir, pop, &sum.files));
+  RETURN_IF_ERROR(WriteStudies(dir));
 
   sum.lines = stats.lines;
   sum.valid = stats.valid;

@@ -14,6 +14,7 @@
 //   hcp_master.csv     reference data a study joins: hcp_id, npi, specialty, account,
 //                      territory, campaign, arm, hospital
 //   patient_links.csv  patient_token (analytics token domain), program_id, hcp_id
+//   studies/*.yaml     one loopgate.study/v1 file per campaign (docs/study.md)
 //   manifest.json      `loopgate.demo-manifest/v1`: seed, size, counts, population, campaigns
 //                      with arms and planted effects, messy lines by quarantine reason, files
 //                      with SHA-256
@@ -59,6 +60,8 @@ inline constexpr std::string_view kEventsFile = "events.ndjson";
 inline constexpr std::string_view kHcpMasterFile = "hcp_master.csv";
 inline constexpr std::string_view kPatientLinksFile = "patient_links.csv";
 inline constexpr std::string_view kManifestFile = "manifest.json";
+// One study file per campaign (docs/study.md), for `loopgate measure`; not in manifest files[].
+inline constexpr std::string_view kStudiesDir = "studies";
 
 // The reference catalog (examples/reference/catalog.yaml) as it was at build time.
 std::string_view ReferenceCatalogYaml();

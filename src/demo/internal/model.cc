@@ -554,8 +554,12 @@ absl::Status BuildPopulation(Size size, uint64_t seed, OutputFile& consents, Pop
         r.notice = "ehr-notice-v1";
         r.capture = "admission_form";
         r.source = kHospitals[h].source;
-        WriteConsent(rng, cw, r, r.effective + static_cast<int64_t>(rng.Below(2 * kHour)), 0.03,
-                     0.05, 0.03);
+        const ConsentFate fate = WriteConsent(
+            rng, cw, r, r.effective + static_cast<int64_t>(rng.Below(2 * kHour)), 0.03, 0.05, 0.03);
+        if (fate.in_force && fate.effective < PeriodStart() &&
+            r.jurisdiction.substr(0, 3) == "US-") {
+          pop->clean_mrns[h].push_back(j);
+        }
       }
       if (rng.Chance(0.60)) {
         ConsentWriter::Record r("c-mr-", subject, "patient", subject, "research");

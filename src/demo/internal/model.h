@@ -198,6 +198,11 @@ struct Population {
   // Patients whose support and analytics consents are granted, unrevoked and unexpired: the
   // demo's suggested `explain` example is one of their events.
   std::vector<bool> fully_consented;
+  // Per hospital: record numbers whose aggregate_analytics consent is clean all year (granted
+  // before 2026, recorded, never revoked, not expiring before the run's as-of time, with a US
+  // jurisdiction). Campaign therapy starts at St Luke's are drawn from them, so every one reaches
+  // analytics_lake and the measured-scale truth of docs/demo.md section 4 holds.
+  std::vector<uint32_t> clean_mrns[kHospitalCount];
 };
 
 // Ids as they appear in events and registries.

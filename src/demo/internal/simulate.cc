@@ -501,8 +501,15 @@ void Simulator::Touch(uint32_t hcp, int64_t t) {
 void Simulator::CampaignStart(uint32_t hcp, int64_t t) {
   const Hcp& h = pop_.hcps[hcp];
   const int hospital = pop_.accounts[h.account].hospital;
-  BuildEhr(hospital, static_cast<uint32_t>(rng_.Below(pop_.scale.mrns[hospital])), hcp,
-           kCampaigns[h.campaign].therapy_code, t, Defect{});
+  // At St Luke's (the one hospital whose records reach analytics) the patient is one whose
+  // analytics consent is clean all year, so every campaign start there is observable; elsewhere
+  // any patient of the hospital.
+  const auto& clean = pop_.clean_mrns[hospital];
+  const uint32_t mrn =
+      hospital == 0 && !clean.empty()
+          ? clean[rng_.Below(clean.size())]
+          : static_cast<uint32_t>(rng_.Below(pop_.scale.mrns[hospital]));
+  BuildEhr(hospital, mrn, hcp, kCampaigns[h.campaign].therapy_code, t, Defect{});
   EmitValid("ehr.therapy.started");
 }
 

@@ -1,0 +1,168 @@
+// loopgate measure through the binary, on the demo world (docs/study.md, docs/demo.md section 4):
+// the planted effects are recovered, every released count passes k, the sink's purpose is
+// checked, and a differential-privacy budget is refused once spent.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "e2e_util.h"
+#include "simdjson.h"
+
+namespace loopgate::testing {
+namespace {
+
+constexpr const char* kCampaigns[] = {"cmp-onc-launch", "cmp-cardio-email", "cmp-neuro-webinar",
+                                      "cmp-rheum-adherence"};
+
+struct Truth {
+  double exposed = 0, holdout = 0, lift = 0;
+};
+
+Truth ManifestTruth(const std::string& manifest, const std::string& campaign) {
+  simdjson::dom::parser p;
+  simdjson::dom::element m = p.parse(ReadFile(manifest));
+  for (simdjson::dom::element c : m["campaigns"].get_array()) {
+    if (std::string_view(c["id"].get_string().value()) != campaign) continue;
+    simdjson::dom::element t = c["outcome"]["measured_truth"];
+    return {t["exposed_rate"].get_double().value(), t["holdout_rate"].get_double().value(),
+            t["lift"].get_double().value()};
+  }
+  ADD_FAILURE() << "no campaign " << campaign << " in the manifest";
+  return {};
+}
+
+// Every count in the result that is not null is 0 or at least k (no small cell is released).
+void ExpectNoSmallCounts(simdjson::dom::element e, int64_t k, const std::string& where) {
+  if (e.is_object()) {
+    for (auto [key, v] : e.get_object()) {
+      const std::string name(key);
+      if ((name == "units" || name == "outcomes" || name == "numerator" ||
+           name == "denominator") &&
+          v.is_int64()) {
+        const int64_t n = v.get_int64().value();
+        EXPECT_TRUE(n == 0 || n >= k) << where << "." << name << " = " << n;
+      }
+      ExpectNoSmallCounts(v, k, where + "." + name);
+    }
+  } else if (e.is_array()) {
+    for (simdjson::dom::element v : e.get_array()) ExpectNoSmallCounts(v, k, where + "[]");
+  }
+}
+
+class DemoWorld {
+ public:
+  explicit DemoWorld(const std::string& size) {
+    const Result r = RunLoopgate({"demo", "--size", size, "--dir", dir_.path()});
+    ok_ = r.exit_code == 0;
+    if (!ok_) error_ = r.err;
+  }
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+  std::string study(const std::string& c) const { return dir_ / ("world/studies/" + c + ".yaml"); }
+  std::string state() const { return dir_ / "state"; }
+  std::string manifest() const { return dir_ / "world/manifest.json"; }
+  std::string path(const std::string& p) const { return dir_ / p; }
+
+ private:
+  TempDir dir_;
+  bool ok_ = false;
+  std::string error_;
+};
+
+void CheckPlantedEffects(const DemoWorld& world, bool require_estimable) {
+  for (const char* campaign : kCampaigns) {
+    SCOPED_TRACE(campaign);
+    const Result r = RunLoopgate({"measure", "--study", world.study(campaign), "--state",
+                                  world.state(), "--json", "--actor", "e2e"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    simdjson::dom::parser p;
+    simdjson::dom::element res = p.parse(r.out);
+    EXPECT_EQ(std::string_view(res["format"].get_string().value()), "loopgate.study-result/v1");
+    EXPECT_EQ(std::string_view(res["run"]["by"].get_string().value()), "e2e");
+    EXPECT_TRUE(res["run"]["ledger_seq"].is_null());
+    ExpectNoSmallCounts(res, 11, "result");
+    const simdjson::dom::element overall = res["lift"]["overall"];
+    const Truth truth = ManifestTruth(world.manifest(), campaign);
+    if (overall["absolute_lift"].is_null()) {
+      EXPECT_FALSE(require_estimable) << "overall lift not released";
+      continue;
+    }
+    const double lo = overall["absolute_lift"]["ci"].at(0).get_double().value();
+    const double hi = overall["absolute_lift"]["ci"].at(1).get_double().value();
+    EXPECT_LE(lo, truth.lift) << "true lift below the 95% interval";
+    EXPECT_GE(hi, truth.lift) << "true lift above the 95% interval";
+    const double p_value = overall["p_value"].get_double().value();
+    if (!require_estimable) continue;
+    if (truth.lift == 0) {
+      EXPECT_GE(p_value, 0.05) << "a planted zero effect reported as significant";
+    } else {
+      EXPECT_LT(p_value, 0.05) << "a real effect not found";
+    }
+  }
+}
+
+TEST(StudyE2E, SmallWorldStudiesRunAndReleaseNoSmallCell) {
+  DemoWorld world("small");
+  ASSERT_TRUE(world.ok()) << world.error();
+  CheckPlantedEffects(world, /*require_estimable=*/false);
+}
+
+TEST(StudyE2E, MediumWorldPlantedEffectsAreRecovered) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the medium demo world takes minutes under AddressSanitizer; "
+                  "SmallWorldStudiesRunAndReleaseNoSmallCell runs everywhere";
+#else
+  DemoWorld world("medium");
+  ASSERT_TRUE(world.ok()) << world.error();
+  CheckPlantedEffects(world, /*require_estimable=*/true);
+#endif
+}
+
+TEST(StudyE2E, RefusesASinkWithoutAnAnalyticsPurposeAndSpentBudgets) {
+  DemoWorld world("small");
+  ASSERT_TRUE(world.ok()) << world.error();
+  const std::string base = ReadFile(world.study("cmp-rheum-adherence"));
+
+  // support_cases (purpose patient_support) received the same events, unminimized: refused.
+  std::string wrong = base;
+  wrong.replace(wrong.find("sink: analytics_lake"), 20, "sink: support_cases");
+  WriteFile(world.path("world/studies/wrong-sink.yaml"), wrong);
+  Result r = RunLoopgate({"measure", "--study", world.path("world/studies/wrong-sink.yaml"),
+                          "--state", world.state(), "--json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not an analytics purpose"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+
+  // Differential privacy: a budget of 1.5 covers one run of epsilon 1, not two.
+  std::string dp = base;
+  dp.replace(dp.find("privacy: {k: 11}"), 16,
+             "privacy: {k: 11, differential_privacy: {epsilon: 1.0, budget: 1.5}}");
+  WriteFile(world.path("world/studies/dp.yaml"), dp);
+  r = RunLoopgate({"measure", "--study", world.path("world/studies/dp.yaml"), "--state",
+                   world.state(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  simdjson::dom::parser p;
+  simdjson::dom::element res = p.parse(r.out);
+  EXPECT_EQ(std::string_view(res["privacy"]["mode"].get_string().value()), "differential_privacy");
+  EXPECT_NEAR(res["privacy"]["epsilon_spent"].get_double().value(), 1.0, 1e-9);
+  EXPECT_NEAR(res["privacy"]["epsilon_remaining"].get_double().value(), 0.5, 1e-9);
+  r = RunLoopgate({"measure", "--study", world.path("world/studies/dp.yaml"), "--state",
+                   world.state(), "--json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("privacy budget"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "") << "nothing may be released once the budget is spent";
+
+  // A study file error names its line and exits 2.
+  WriteFile(world.path("world/studies/bad.yaml"), base + "colour: blue\n");
+  r = RunLoopgate({"measure", "--study", world.path("world/studies/bad.yaml"), "--state",
+                   world.state()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("bad.yaml:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown key 'colour'"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace loopgate::testing
