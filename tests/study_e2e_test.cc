@@ -84,6 +84,19 @@ void CheckPlantedEffects(const DemoWorld& world, bool require_estimable) {
     EXPECT_EQ(std::string_view(res["run"]["by"].get_string().value()), "e2e");
     EXPECT_TRUE(res["run"]["ledger_seq"].is_null());
     ExpectNoSmallCounts(res, 11, "result");
+    // Each point of a time-to-outcome curve after t = 0 stands for at least k outcomes since
+    // the previous one, so a curve has at most outcomes / k of them.
+    for (simdjson::dom::element g : res["time_to_outcome"]["groups"].get_array()) {
+      const size_t points = g["curve"].get_array().size();
+      if (g["outcomes"].is_null()) {
+        EXPECT_EQ(points, 0u);
+        continue;
+      }
+      const int64_t outcomes = g["outcomes"].get_int64().value();
+      if (points > 0) {
+        EXPECT_LE(static_cast<int64_t>(points - 1), outcomes / 11);
+      }
+    }
     const simdjson::dom::element overall = res["lift"]["overall"];
     const Truth truth = ManifestTruth(world.manifest(), campaign);
     if (overall["absolute_lift"].is_null()) {

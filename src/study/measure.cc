@@ -1044,19 +1044,23 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
         j.Close('}');
       }
       j.Close(']');
-      // The curve at whole days, only while at least k units are at risk (a step among fewer
-      // would describe too few people).
+      // The curve at whole days, only while at least k units are at risk, and a point only
+      // once at least k outcomes have happened since the previous one: a step of one day holds
+      // the outcomes of that day, and fewer than k of them would be a small cell.
       j.Key("curve").Open('[');
       j.Open('{').Key("t").Int(0).Key("survival").Num(1.0).Key("at_risk").Int(curve.units).Close('}');
       double last_day = 0;
+      int64_t outcomes_since_point = 0;
       for (size_t i = 0; i < curve.steps.size(); ++i) {
         const auto& s = curve.steps[i];
         if (s.at_risk < so.k) break;
+        outcomes_since_point += s.events;
         const double day = std::ceil(s.time);
         const bool last_of_day = i + 1 == curve.steps.size() || std::ceil(curve.steps[i + 1].time) != day ||
                                  curve.steps[i + 1].at_risk < so.k;
-        if (!last_of_day || day == last_day) continue;
+        if (!last_of_day || day == last_day || outcomes_since_point < so.k) continue;
         last_day = day;
+        outcomes_since_point = 0;
         j.Open('{').Key("t").Num(day).Key("survival").Num(s.survival).Key("at_risk").Int(s.at_risk).Close('}');
       }
       j.Close(']');
