@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "common/strings.h"
 #include "ledger/ledger.h"
 #include "simdjson.h"
 #include "store/store.h"
@@ -88,18 +89,21 @@ int ExplainCommand(const std::string& state, const std::string& event_id, bool j
           versions += s;
         }
       }
+      const std::string k = rnum("k") == "-" ? std::string("no minimum cell size")
+                                             : common::StrCat("k ", rnum("k"));
       int64_t nano = 0;
       const bool dp = r["epsilon_nano"].get_int64().get(nano) == simdjson::SUCCESS;
       std::printf("release %s of study %s\n  released %s by %s, %s%s%s\n  study file %s\n  "
                   "result %s\n  cells released %s, suppressed %s primary + %s complementary "
-                  "(k %s)\n  read %s rows of sink %s, routed under policy [%s]  [ledger "
+                  "(%s)\n  read %s rows of sink %s, routed under policy [%s]  [ledger "
                   "#%lld]\n",
                   event_id.c_str(), rstr("study").c_str(), str("time").c_str(),
                   rstr("actor").c_str(), rstr("mode").c_str(), dp ? ", epsilon " : "",
                   dp ? ledger::FormatEpsilon(nano).c_str() : "", rstr("study_sha256").c_str(),
                   str("delivered").c_str(), rnum("cells_released").c_str(),
                   rnum("cells_suppressed_primary").c_str(),
-                  rnum("cells_suppressed_complementary").c_str(), rnum("k").c_str(),
+                  rnum("cells_suppressed_complementary").c_str(),
+                  k.c_str(),
                   rnum("rows_read").c_str(), str("sink").c_str(), versions.c_str(),
                   static_cast<long long>(seq));
       continue;

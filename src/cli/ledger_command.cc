@@ -285,11 +285,11 @@ void AddLedgerCommands(Commands& commands) {
   };
   auto prove_args = std::make_shared<ProveArgs>();
   auto* prove = ledger_cmd->add_subcommand(
-      "prove", "Write a self-contained proof (loopgate.proof/v1): that an event's entries are in "
-               "the latest signed checkpoint, or with --consistency that an older ledger is a "
+      "prove", "Write a self-contained proof (loopgate.proof/v1): that an event's (or a "
+               "release's) entries are in the latest signed checkpoint, or with --consistency that an older ledger is a "
                "prefix of a signed one");
   prove->add_option("--state", *state, "State directory")->required();
-  prove->add_option("event_id", prove_args->event_id, "The event's id");
+  prove->add_option("event_id", prove_args->event_id, "The event's id, or a release id");
   prove->add_option("--consistency", prove_args->consistency,
                     "OLD_SIZE NEW_SIZE: NEW_SIZE must be a signed checkpoint's size")
       ->expected(2);
