@@ -65,6 +65,7 @@ struct ReleaseFacts {
   // privacy_spends records it): > 0 with kDifferentialPrivacy, absent with kSuppression.
   std::optional<int64_t> epsilon_nano;
   std::optional<int64_t> k;  // The minimum cell size applied (>= 1), absent when none was.
+  // Counts (these three and rows_read), k and epsilon_nano are in [0, 2^53).
   int64_t cells_released = 0;
   int64_t cells_suppressed_primary = 0;
   int64_t cells_suppressed_complementary = 0;
@@ -243,8 +244,8 @@ struct ReleaseOptions {
   // for instance for the whole of a measurement so no run appends to the sink it reads. When
   // false, AppendRelease takes the lock itself and releases it before returning.
   bool lock_held = false;
-  // Runs inside the release's transaction, after the lock, the id check and the ledger are
-  // taken and before the entry is built; it may fill in or change `facts` (the views it sets
+  // Runs inside the release's transaction, after the lock and the ledger writer are taken
+  // and before the release id is made, the facts are checked and the entry is built; it may fill in or change `facts` (the views it sets
   // must outlive the AppendRelease call). Meant for the epsilon spend
   // (analytics::PrivacyBudget::Spend on the same Database: its savepoint nests in this
   // transaction) and what depends on it (the noisy result and its digest), so the spend and the
@@ -253,8 +254,8 @@ struct ReleaseOptions {
   std::function<absl::Status(ReleaseFacts& facts)> in_transaction;
 };
 
-// Appends one release entry and commits it. In order: checks the facts it was given (those
-// in_transaction may still fill in excepted), takes the state's lock (unless
+// Appends one release entry and commits it. In order: checks the facts it was given (unless
+// in_transaction is set, which may still fill them in), takes the state's lock (unless
 // options.lock_held), BEGIN IMMEDIATE, fills in empty policy versions, opens the ledger writer
 // (cutting off any uncommitted tail), runs options.in_transaction, makes the release id if it
 // is empty, checks the facts in full, refuses a release id already used, appends the entry,

@@ -65,9 +65,13 @@ absl::Status Validate(const ReleaseFacts& r, bool complete) {
     return Invalid("in suppression mode spends no epsilon (epsilon_nano must be absent)");
   }
   if (r.k && *r.k < 1) return Invalid("minimum cell size k must be at least 1");
-  if (r.cells_released < 0 || r.cells_suppressed_primary < 0 ||
-      r.cells_suppressed_complementary < 0 || r.rows_read < 0) {
-    return Invalid("cannot count fewer than 0 cells or rows");
+  // Integers in an entry stay below 2^53, where every JSON reader (and RFC 8785's number form)
+  // agrees on them (docs/ledger-format.md section 7).
+  constexpr int64_t kMaxInt = (int64_t{1} << 53) - 1;
+  for (int64_t n : {r.cells_released, r.cells_suppressed_primary,
+                    r.cells_suppressed_complementary, r.rows_read, r.k.value_or(1),
+                    r.epsilon_nano.value_or(1)}) {
+    if (n < 0 || n > kMaxInt) return Invalid("count is below 0 or not below 2^53");
   }
   if (!r.sink.empty() && !Printable(r.sink, 256)) {
     return Invalid("sink must be 1-256 printable ASCII characters, or empty");

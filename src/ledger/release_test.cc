@@ -399,6 +399,7 @@ TEST_F(ReleaseTest, FactsThatBreakTheRulesAreRefusedAndNothingIsWritten) {
     f.result_sha256 = upper;
   });
   add("negative count", [](ReleaseFacts& f) { f.cells_released = -1; });
+  add("count of 2^53", [](ReleaseFacts& f) { f.rows_read = int64_t{1} << 53; });
   add("k zero", [](ReleaseFacts& f) { f.k = 0; });
   add("time not RFC 3339", [](ReleaseFacts& f) { f.time = "yesterday"; });
   add("release id with a slash", [](ReleaseFacts& f) { f.release_id = "rel/1"; });
