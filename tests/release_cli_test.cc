@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -287,6 +288,77 @@ TEST_F(ReleaseCli, AnEditedReleaseFailsVerifyAndTheReportAtItsEntry) {
       << verify.err;
   Result report = RunLoopgate({"report", "governance", "--state", state(), "--json"});
   EXPECT_EQ(report.exit_code, 1) << report.out;
+}
+
+// Lines of every fenced block in `text` from `from` up to the next heading of `until` (or the
+// end), except ```cpp blocks, shell prompts and the generic layouts (lines with `actor,` or
+// `...`).
+std::vector<std::string> DocumentedLines(const std::string& text, std::string_view from,
+                                         std::string_view until) {
+  std::vector<std::string> out;
+  const size_t begin = text.find(from);
+  if (begin == std::string::npos) return out;
+  const size_t end = text.find(until, begin + from.size());
+  const std::string section = text.substr(begin, end == std::string::npos ? end : end - begin);
+  bool in_block = false, skip = false;
+  size_t start = 0;
+  for (size_t nl; (nl = section.find('\n', start)) != std::string::npos; start = nl + 1) {
+    const std::string line = section.substr(start, nl - start);
+    if (line.rfind("```", 0) == 0) {
+      skip = !in_block && line == "```cpp";
+      in_block = !in_block;
+      continue;
+    }
+    if (!in_block || skip || line.empty() || line.rfind("$ ", 0) == 0 ||
+        line.find("actor,") != std::string::npos || line.find("...") != std::string::npos) {
+      continue;
+    }
+    out.push_back(line);
+  }
+  return out;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    out.push_back(text.substr(start, nl - start));
+  }
+  return out;
+}
+
+// The examples of docs/ledger-format.md section 10 and governance-report.md section 6.1 are
+// this test's two releases after the reference run, output for output.
+TEST_F(ReleaseCli, DocumentedExamplesAreTheseReleasesOwn) {
+  ASSERT_EQ(Release("rel-1", "email-lift").seq, 52);
+  ASSERT_EQ(DpRelease("rel-2", "refill-90d").seq, 53);
+  std::set<std::string> produced;
+  auto add = [&](const std::vector<std::string>& args) {
+    Result r = RunLoopgate(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    for (std::string& l : Lines(r.out)) produced.insert(std::move(l));
+  };
+  add({"ledger", "export", "--state", state()});
+  add({"ledger", "releases", "--state", state()});
+  add({"ledger", "releases", "--state", state(), "--json"});
+  add({"explain", "--state", state(), "rel-2"});
+  add({"report", "governance", "--state", state()});
+  for (std::string& l : Lines(ReadFile(state() + "/ledger/rows.log"))) produced.insert(l);
+
+  const std::vector<std::string> ledger_doc =
+      DocumentedLines(ReadFile(SourceDir() + "/docs/ledger-format.md"),
+                      "\n## 10. Measurement releases", "\n## 11.");
+  EXPECT_GE(ledger_doc.size(), 16u);
+  for (const std::string& line : ledger_doc) {
+    EXPECT_TRUE(produced.count(line)) << "not what these releases give:\n" << line;
+  }
+  const std::vector<std::string> report_doc =
+      DocumentedLines(ReadFile(SourceDir() + "/docs/governance-report.md"),
+                      "\n### 6.1 Measurement releases", "\n## 7.");
+  EXPECT_EQ(report_doc.size(), 4u);
+  for (const std::string& line : report_doc) {
+    EXPECT_TRUE(produced.count(line)) << "not what these releases give:\n" << line;
+  }
 }
 
 }  // namespace
