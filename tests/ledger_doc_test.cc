@@ -234,7 +234,10 @@ TEST_F(LedgerDocRecipe, V1ExportsVerifyByTheirVersion) {
 }
 
 TEST_F(LedgerDocRecipe, DocumentedExamplesAreTheReferenceRunsOwn) {
-  const std::string doc = Doc();
+  // Section 10's examples are of releases appended after the reference run; release_cli_test
+  // checks them.
+  const std::string full = Doc();
+  const std::string doc = full.substr(0, full.find("\n## 10. Measurement releases"));
   std::set<std::string> entries;
   for (const std::string& line : export_) entries.insert(EntryText(line));
   const std::vector<std::string> rows = ReadLines(dir_ / "state/ledger/rows.log");

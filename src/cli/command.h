@@ -73,7 +73,7 @@ class Commands {
 void AddRunCommand(Commands& commands);       // run_command.cc
 void AddDemoCommand(Commands& commands);      // demo_command.cc
 void AddLedgerCommands(Commands& commands);   // ledger_command.cc: verify|export|checkpoint|
-                                              // prove|check-proof
+                                              // prove|releases|check-proof
 void AddExplainCommand(Commands& commands);   // explain_command.cc
 void AddLintCommand(Commands& commands);      // lint_command.cc
 void AddMatrixCommand(Commands& commands);    // matrix_command.cc

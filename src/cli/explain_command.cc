@@ -1,9 +1,10 @@
-// loopgate explain: an event's lineage from the ledger.
+// loopgate explain: an event's lineage from the ledger, or what a measurement release recorded.
 
 #include <cstdio>
 #include <string>
 
 #include "cli/command.h"
+#include "common/strings.h"
 #include "ledger/ledger.h"
 #include "simdjson.h"
 #include "store/store.h"
@@ -64,6 +65,49 @@ int ExplainCommand(const std::string& state, const std::string& event_id, bool j
       return e[key].get_int64().get(v) == simdjson::SUCCESS ? v : int64_t{0};
     };
     const int64_t line = num("line"), seq = num("seq"), run = num("run");
+    if (str("decision") == "release") {
+      // A measurement release (docs/ledger-format.md section 10): counts and digests only.
+      simdjson::dom::element r;
+      if (e["release"].get(r) != simdjson::SUCCESS) continue;
+      auto rstr = [&](const char* key) -> std::string {
+        std::string_view s;
+        return r[key].get_string().get(s) == simdjson::SUCCESS ? std::string(s)
+                                                                 : std::string("-");
+      };
+      auto rnum = [&](const char* key) -> std::string {
+        int64_t v = 0;
+        return r[key].get_int64().get(v) == simdjson::SUCCESS ? std::to_string(v)
+                                                                : std::string("-");
+      };
+      std::string versions;
+      simdjson::dom::array arr;
+      if (r["policy_versions"].get_array().get(arr) == simdjson::SUCCESS) {
+        for (auto item : arr) {
+          std::string_view s;
+          if (item.get_string().get(s) != simdjson::SUCCESS) continue;
+          if (!versions.empty()) versions += ", ";
+          versions += s;
+        }
+      }
+      const std::string k = rnum("k") == "-" ? std::string("no minimum cell size")
+                                             : common::StrCat("k ", rnum("k"));
+      int64_t nano = 0;
+      const bool dp = r["epsilon_nano"].get_int64().get(nano) == simdjson::SUCCESS;
+      std::printf("release %s of study %s\n  released %s by %s, %s%s%s\n  study file %s\n  "
+                  "result %s\n  cells released %s, suppressed %s primary + %s complementary "
+                  "(%s)\n  read %s rows of sink %s, routed under policy [%s]  [ledger "
+                  "#%lld]\n",
+                  event_id.c_str(), rstr("study").c_str(), str("time").c_str(),
+                  rstr("actor").c_str(), rstr("mode").c_str(), dp ? ", epsilon " : "",
+                  dp ? ledger::FormatEpsilon(nano).c_str() : "", rstr("study_sha256").c_str(),
+                  str("delivered").c_str(), rnum("cells_released").c_str(),
+                  rnum("cells_suppressed_primary").c_str(),
+                  rnum("cells_suppressed_complementary").c_str(),
+                  k.c_str(),
+                  rnum("rows_read").c_str(), str("sink").c_str(), versions.c_str(),
+                  static_cast<long long>(seq));
+      continue;
+    }
     if (!header || str("decision") == "quarantine") {
       std::printf("event %s\n  type %s, source %s, time %s\n  input line %lld of run %lld, "
                   "policy %s\n",
@@ -104,9 +148,9 @@ void AddExplainCommand(Commands& commands) {
   auto a = std::make_shared<Args>();
   auto* explain = commands.app().add_subcommand(
       "explain", "Show an event's lineage: every decision, reason, consent cited, transform and "
-                 "policy version");
+                 "policy version; or, for a release id, what the measurement release recorded");
   explain->add_option("--state", a->state, "State directory")->required();
-  explain->add_option("event_id", a->event_id, "The event's id")->required();
+  explain->add_option("event_id", a->event_id, "The event's id, or a release id")->required();
   explain->add_flag("--json", a->json, "Print the ledger entries as JSON lines");
   commands.On(explain, [a] { return ExplainCommand(a->state, a->event_id, a->json); });
 }

@@ -1,5 +1,5 @@
-// loopgate ledger verify|export|check-proof: check and read the audit ledger, and check a proof
-// file without any state (docs/ledger-format.md).
+// loopgate ledger verify|export|checkpoint|prove|releases|check-proof: check and read the audit
+// ledger, and check a proof file without any state (docs/ledger-format.md).
 
 #include <cstdio>
 #include <fstream>
@@ -11,6 +11,7 @@
 #include "common/strings.h"
 #include "common/time.h"
 #include "crypto/ed25519.h"
+#include "json/json.h"
 #include "ledger/ledger.h"
 #include "merkle/check_proof.h"
 #include "store/store.h"
@@ -127,6 +128,80 @@ int ProveCommand(const std::string& state, const std::string& event_id,
   return kOk;
 }
 
+int ReleasesCommand(const std::string& state, const std::string& study, bool json) {
+  auto db = store::Database::OpenExisting(state);
+  if (!db.ok()) return Fail(db.status());
+  auto releases = ledger::ListReleases(**db, study);
+  if (!releases.ok()) return Fail(releases.status());
+  std::string out;
+  if (json) {
+    // One object per line, oldest first: loopgate.releases/v1 (docs/ledger-format.md 10.4).
+    for (const ledger::ReleaseRecord& r : *releases) {
+      common::StrAppend(&out, "{\"seq\":", r.seq, ",\"release_id\":");
+      json::AppendString(r.release_id, &out);
+      out.append(",\"time\":");
+      json::AppendString(r.time, &out);
+      out.append(",\"actor\":");
+      json::AppendString(r.actor, &out);
+      out.append(",\"study\":");
+      json::AppendString(r.study, &out);
+      out.append(",\"study_sha256\":");
+      json::AppendString(r.study_sha256, &out);
+      out.append(",\"result_sha256\":");
+      json::AppendString(r.result_sha256, &out);
+      common::StrAppend(&out, ",\"mode\":\"", ledger::DisclosureModeName(r.mode),
+                        "\",\"epsilon_nano\":");
+      if (r.epsilon_nano) {
+        common::StrAppend(&out, *r.epsilon_nano, ",\"epsilon\":\"",
+                          ledger::FormatEpsilon(*r.epsilon_nano), "\"");
+      } else {
+        out.append("null,\"epsilon\":null");
+      }
+      out.append(",\"k\":");
+      if (r.k) {
+        common::StrAppend(&out, *r.k);
+      } else {
+        out.append("null");
+      }
+      common::StrAppend(&out, ",\"cells_released\":", r.cells_released,
+                        ",\"cells_suppressed_primary\":", r.cells_suppressed_primary,
+                        ",\"cells_suppressed_complementary\":",
+                        r.cells_suppressed_complementary, ",\"sink\":");
+      if (r.sink.empty()) {
+        out.append("null");
+      } else {
+        json::AppendString(r.sink, &out);
+      }
+      common::StrAppend(&out, ",\"rows_read\":", r.rows_read, ",\"policy_versions\":[");
+      for (size_t i = 0; i < r.policy_versions.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        json::AppendString(r.policy_versions[i], &out);
+      }
+      out.append("]}\n");
+    }
+  } else if (releases->empty()) {
+    common::StrAppend(&out, "no measurement releases in the ledger",
+                      study.empty() ? std::string() : common::StrCat(" for study ", study), "\n");
+  } else {
+    for (const ledger::ReleaseRecord& r : *releases) {
+      common::StrAppend(&out, "#", r.seq, "  ", r.time, "  ", r.release_id, "  study ", r.study,
+                        "  by ", r.actor, "\n    ", ledger::DisclosureModeName(r.mode));
+      if (r.epsilon_nano) {
+        common::StrAppend(&out, ", epsilon ", ledger::FormatEpsilon(*r.epsilon_nano));
+      }
+      if (r.k) common::StrAppend(&out, ", k ", *r.k);
+      common::StrAppend(&out, "; cells released ", r.cells_released, ", suppressed ",
+                        r.cells_suppressed_primary, " primary + ",
+                        r.cells_suppressed_complementary, " complementary; read ", r.rows_read,
+                        " rows of ", r.sink.empty() ? std::string("(no sink)") : r.sink,
+                        "\n    result ", r.result_sha256, "\n    study file ", r.study_sha256,
+                        "\n");
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kOk;
+}
+
 // Larger than any proof of one event's entries; the cap keeps a wrong path from being slurped.
 constexpr size_t kMaxProofBytes = 64 << 20;
 
@@ -183,7 +258,8 @@ int CheckProofCommand(const std::string& file, const std::string& key_path) {
 void AddLedgerCommands(Commands& commands) {
   auto state = std::make_shared<std::string>();
   auto* ledger_cmd = commands.app().add_subcommand(
-      "ledger", "Verify, export, checkpoint and prove the audit ledger, or check a proof");
+      "ledger", "Verify, export, checkpoint and prove the audit ledger, list its measurement "
+                "releases, or check a proof");
   ledger_cmd->require_subcommand(1);
   auto public_key = std::make_shared<std::string>();
   auto* verify = ledger_cmd->add_subcommand(
@@ -209,11 +285,11 @@ void AddLedgerCommands(Commands& commands) {
   };
   auto prove_args = std::make_shared<ProveArgs>();
   auto* prove = ledger_cmd->add_subcommand(
-      "prove", "Write a self-contained proof (loopgate.proof/v1): that an event's entries are in "
-               "the latest signed checkpoint, or with --consistency that an older ledger is a "
+      "prove", "Write a self-contained proof (loopgate.proof/v1): that an event's (or a "
+               "release's) entries are in the latest signed checkpoint, or with --consistency that an older ledger is a "
                "prefix of a signed one");
   prove->add_option("--state", *state, "State directory")->required();
-  prove->add_option("event_id", prove_args->event_id, "The event's id");
+  prove->add_option("event_id", prove_args->event_id, "The event's id, or a release id");
   prove->add_option("--consistency", prove_args->consistency,
                     "OLD_SIZE NEW_SIZE: NEW_SIZE must be a signed checkpoint's size")
       ->expected(2);
@@ -224,6 +300,21 @@ void AddLedgerCommands(Commands& commands) {
   auto* export_cmd = ledger_cmd->add_subcommand("export", "Write every entry as NDJSON to stdout");
   export_cmd->add_option("--state", *state, "State directory")->required();
   commands.On(export_cmd, [state] { return ExportCommand(*state); });
+
+  struct ReleasesArgs {
+    std::string study;
+    bool json = false;
+  };
+  auto releases_args = std::make_shared<ReleasesArgs>();
+  auto* releases = ledger_cmd->add_subcommand(
+      "releases", "List the measurement releases in the ledger, oldest first: seq, time, who, "
+                  "study, result digest, disclosure mode, epsilon");
+  releases->add_option("--state", *state, "State directory")->required();
+  releases->add_option("--study", releases_args->study, "Only this study's releases");
+  releases->add_flag("--json", releases_args->json, "One JSON object per release and line");
+  commands.On(releases, [state, releases_args] {
+    return ReleasesCommand(*state, releases_args->study, releases_args->json);
+  });
 
   struct CheckArgs {
     std::string file, key;

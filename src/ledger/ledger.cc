@@ -43,6 +43,54 @@ void AppendList(const std::vector<std::string_view>& items, std::string* out) {
   out->push_back(']');
 }
 
+void AppendOptionalInt(const std::optional<int64_t>& v, std::string* out) {
+  if (v) {
+    common::StrAppend(out, *v);
+  } else {
+    out->append("null");
+  }
+}
+
+// A release's facts as the entry's "release" object, members in sorted order (section 10).
+void AppendReleaseObject(const ReleaseFacts& r, std::string* e) {
+  e->append("{\"actor\":");
+  json::AppendString(r.actor, e);
+  common::StrAppend(e, ",\"cells_released\":", r.cells_released,
+                    ",\"cells_suppressed_complementary\":", r.cells_suppressed_complementary,
+                    ",\"cells_suppressed_primary\":", r.cells_suppressed_primary,
+                    ",\"epsilon_nano\":");
+  AppendOptionalInt(r.epsilon_nano, e);
+  e->append(",\"k\":");
+  AppendOptionalInt(r.k, e);
+  common::StrAppend(e, ",\"mode\":\"", DisclosureModeName(r.mode), "\",\"policy_versions\":");
+  AppendList(r.policy_versions, e);
+  common::StrAppend(e, ",\"rows_read\":", r.rows_read, ",\"study\":");
+  json::AppendString(r.study, e);
+  e->append(",\"study_sha256\":");
+  json::AppendString(r.study_sha256, e);
+  e->push_back('}');
+}
+
+// The same facts in a row's release tuple: [actor, study, study_sha256, mode, epsilon_nano, k,
+// cells_released, cells_suppressed_primary, cells_suppressed_complementary, rows_read,
+// policy_versions].
+void AppendReleaseTuple(const ReleaseFacts& r, std::string* b) {
+  b->push_back('[');
+  json::AppendString(r.actor, b);
+  b->push_back(',');
+  json::AppendString(r.study, b);
+  b->push_back(',');
+  json::AppendString(r.study_sha256, b);
+  common::StrAppend(b, ",\"", DisclosureModeName(r.mode), "\",");
+  AppendOptionalInt(r.epsilon_nano, b);
+  b->push_back(',');
+  AppendOptionalInt(r.k, b);
+  common::StrAppend(b, ",", r.cells_released, ",", r.cells_suppressed_primary, ",",
+                    r.cells_suppressed_complementary, ",", r.rows_read, ",");
+  AppendList(r.policy_versions, b);
+  b->push_back(']');
+}
+
 // The entry exactly as it is hashed and exported: canonical JSON (RFC 8785), members sorted,
 // written in that order so no sort is needed (docs/ledger-format.md). The event's facts (id,
 // type, source, time, line, run, consent scope) come from `ev`, the decision's from `f`.
@@ -69,6 +117,10 @@ void BuildEntry(const EntryFacts& ev, const EntryFacts& f, int64_t seq, std::str
   json::AppendString(policy_version, e);
   common::StrAppend(e, ",\"prev_hash\":\"", prev_hex, "\",\"reason\":");
   AppendNullable(f.reason, e);
+  if (f.release != nullptr) {  // Only release entries have this member (section 10).
+    e->append(",\"release\":");
+    AppendReleaseObject(*f.release, e);
+  }
   common::StrAppend(e, ",\"run\":", ev.run, ",\"seq\":", seq, ",\"sink\":");
   AppendNullable(f.sink, e);
   e->append(",\"source\":");
@@ -86,6 +138,7 @@ void BuildEntry(const EntryFacts& ev, const EntryFacts& f, int64_t seq, std::str
 // event's facts once, then one positional tuple per entry.
 //   [seq, policy, event_id, type, source, time, line, run, consent_scope,
 //    [[sink, decision, reason, detail, consent_ids, consent_versions, transforms, delivered], ...]]
+// A release row has one tuple, with its release tuple as a ninth member (section 10).
 void BuildRowBody(int64_t seq, int64_t policy, const std::vector<EntryFacts>& entries,
                   std::string* b) {
   const EntryFacts& first = entries.front();
@@ -122,6 +175,10 @@ void BuildRowBody(int64_t seq, int64_t policy, const std::vector<EntryFacts>& en
     AppendList(f.transforms, b);
     b->push_back(',');
     AppendNullable(f.delivered, b);
+    if (f.release != nullptr) {
+      b->push_back(',');
+      AppendReleaseTuple(*f.release, b);
+    }
     b->push_back(']');
   }
   b->append("]]\n");
@@ -312,6 +369,7 @@ struct Row {
   int64_t seq = 0;
   int64_t policy = 0;
   std::vector<EntryFacts> entries;
+  ReleaseFacts release;  // A release row's (its one entry points here).
   std::vector<std::vector<std::string_view>> lists;  // Backing for the list views.
   std::vector<std::string_view> scope;
   bool has_scope = false;
@@ -333,6 +391,49 @@ bool StringList(simdjson::dom::element e, std::vector<std::string_view>* out) {
     std::string_view s;
     if (item.get_string().get(s) != simdjson::SUCCESS) return false;
     out->push_back(s);
+  }
+  return true;
+}
+
+bool NonNegative(simdjson::dom::element e, int64_t* out) {
+  return e.get_int64().get(*out) == simdjson::SUCCESS && *out >= 0;
+}
+
+bool OptionalNonNegative(simdjson::dom::element e, std::optional<int64_t>* out) {
+  if (e.is_null()) {
+    out->reset();
+    return true;
+  }
+  int64_t v = 0;
+  if (!NonNegative(e, &v)) return false;
+  *out = v;
+  return true;
+}
+
+// Parses a release tuple (BuildRowBody) into `r`. False when it is not one.
+bool ParseReleaseTuple(simdjson::dom::element e, ReleaseFacts* r) {
+  simdjson::dom::array t;
+  if (e.get_array().get(t) != simdjson::SUCCESS || t.size() != 11) return false;
+  std::string_view mode;
+  if (t.at(0).get_string().get(r->actor) != simdjson::SUCCESS ||
+      t.at(1).get_string().get(r->study) != simdjson::SUCCESS ||
+      t.at(2).get_string().get(r->study_sha256) != simdjson::SUCCESS ||
+      t.at(3).get_string().get(mode) != simdjson::SUCCESS ||
+      !OptionalNonNegative(t.at(4).value_unsafe(), &r->epsilon_nano) ||
+      !OptionalNonNegative(t.at(5).value_unsafe(), &r->k) ||
+      !NonNegative(t.at(6).value_unsafe(), &r->cells_released) ||
+      !NonNegative(t.at(7).value_unsafe(), &r->cells_suppressed_primary) ||
+      !NonNegative(t.at(8).value_unsafe(), &r->cells_suppressed_complementary) ||
+      !NonNegative(t.at(9).value_unsafe(), &r->rows_read) ||
+      !StringList(t.at(10).value_unsafe(), &r->policy_versions)) {
+    return false;
+  }
+  if (mode == DisclosureModeName(DisclosureMode::kSuppression)) {
+    r->mode = DisclosureMode::kSuppression;
+  } else if (mode == DisclosureModeName(DisclosureMode::kDifferentialPrivacy)) {
+    r->mode = DisclosureMode::kDifferentialPrivacy;
+  } else {
+    return false;
   }
   return true;
 }
@@ -369,9 +470,12 @@ bool ParseRow(simdjson::dom::parser& parser, std::string_view body, Row* row) {
   size_t i = 0;
   for (auto tuple : tuples) {
     simdjson::dom::array t;
-    if (tuple.get_array().get(t) != simdjson::SUCCESS || t.size() != 8) return false;
+    if (tuple.get_array().get(t) != simdjson::SUCCESS || (t.size() != 8 && t.size() != 9)) {
+      return false;
+    }
     EntryFacts& f = row->entries[i];
     f.consent_scope = row->has_scope ? &row->scope : nullptr;
+    f.release = nullptr;
     std::string_view decision;
     if (!StringOrNull(t.at(0).value_unsafe(), &f.sink) ||
         t.at(1).get_string().get(decision) != simdjson::SUCCESS ||
@@ -389,8 +493,16 @@ bool ParseRow(simdjson::dom::parser& parser, std::string_view body, Row* row) {
       f.outcome = Outcome::kDeny;
     } else if (decision == "quarantine") {
       f.outcome = Outcome::kQuarantine;
+    } else if (decision == "release") {
+      f.outcome = Outcome::kRelease;
     } else {
       return false;
+    }
+    // A release is a row of one tuple, the only kind with a ninth member: its release tuple.
+    if ((f.outcome == Outcome::kRelease) != (t.size() == 9)) return false;
+    if (t.size() == 9) {
+      if (count != 1 || !ParseReleaseTuple(t.at(8).value_unsafe(), &row->release)) return false;
+      f.release = &row->release;
     }
     f.consent_ids = row->lists[3 * i];
     f.consent_versions = row->lists[3 * i + 1];
@@ -471,8 +583,17 @@ std::string_view OutcomeName(Outcome outcome) {
     case Outcome::kAllow: return "allow";
     case Outcome::kDeny: return "deny";
     case Outcome::kQuarantine: return "quarantine";
+    case Outcome::kRelease: return "release";
   }
   return "deny";
+}
+
+std::string_view DisclosureModeName(DisclosureMode mode) {
+  switch (mode) {
+    case DisclosureMode::kSuppression: return "suppression";
+    case DisclosureMode::kDifferentialPrivacy: return "differential_privacy";
+  }
+  return "suppression";
 }
 
 std::string GenesisHash() { return std::string(64, '0'); }
@@ -545,6 +666,13 @@ absl::StatusOr<std::unique_ptr<Writer>> Writer::Open(store::Database& db,
 
 absl::StatusOr<int64_t> Writer::AppendEvent(const std::vector<EntryFacts>& entries) {
   if (entries.empty()) return absl::InvalidArgumentError("a ledger row needs an entry");
+  for (const EntryFacts& f : entries) {
+    if ((f.outcome == Outcome::kRelease) != (f.release != nullptr) ||
+        (f.release != nullptr && entries.size() != 1)) {
+      return absl::InvalidArgumentError(
+          "a release entry carries its ReleaseFacts and is a ledger row of its own");
+    }
+  }
   const int64_t first = seq_ + 1;
   hash_bytes_.clear();
   std::string& prev = prev_hex_;
@@ -891,6 +1019,10 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EventEntries(
     if (!more) break;
     firsts.push_back(quarantined.Int(0));
   }
+  ASSIGN_OR_RETURN(auto released, db.Prepare("SELECT seq FROM releases WHERE release_id = ?"));
+  released.Bind(1, event_id);
+  ASSIGN_OR_RETURN(bool is_release, released.Step());
+  if (is_release) firsts.push_back(released.Int(0));
   std::sort(firsts.begin(), firsts.end());
   firsts.erase(std::unique(firsts.begin(), firsts.end()), firsts.end());
   ASSIGN_OR_RETURN(auto reader, Reader::Open(db));

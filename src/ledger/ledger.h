@@ -1,5 +1,6 @@
 #pragma once
-// The audit ledger (docs/ledger-format.md): one entry per decision and per quarantine, each a
+// The audit ledger (docs/ledger-format.md): one entry per decision, per quarantine and per
+// measurement release (section 10), each a
 // canonical JSON object (RFC 8785) that names the hash of the entry before it. An entry's hash is
 // its RFC 6962 leaf hash, SHA-256(0x00 || entry). Entries hold ids, reasons, policy version,
 // consent citations, transform notes and a digest of what was delivered; never a payload value.
@@ -36,8 +37,45 @@ enum class Outcome : uint8_t {
   kAllow,       // Delivered to the sink.
   kDeny,        // A candidate sink refused, with a reason.
   kQuarantine,  // The input line failed intake, with a reason.
+  kRelease,     // A measurement's aggregate result was released (ReleaseFacts; section 10).
 };
 std::string_view OutcomeName(Outcome outcome);
+
+// How a measurement release protected its cells (docs/measurement.md sections 5 and 6).
+enum class DisclosureMode : uint8_t {
+  kSuppression,          // Small cells suppressed (primary and complementary); no noise.
+  kDifferentialPrivacy,  // Laplace noise under the study's epsilon budget.
+};
+std::string_view DisclosureModeName(DisclosureMode mode);  // "suppression" | "differential_privacy"
+
+// What a release entry records (docs/ledger-format.md section 10): who released which study's
+// result, how it was protected and what it read. Counts and digests only: never a payload
+// value, a cell's value or a person-level value. Views must stay valid until the call that
+// takes them returns.
+struct ReleaseFacts {
+  std::string_view release_id;     // The entry's event_id. 1-64 of [A-Za-z0-9_.:-]; empty:
+                                   // AppendRelease makes "release-<seq>".
+  std::string_view actor;          // Who released it: 1-256 printable ASCII characters.
+  std::string_view study;          // The study's id: 1-64 of [A-Za-z0-9_.:-].
+  std::string_view study_sha256;   // "sha256:<64 lowercase hex>" of the study file's bytes.
+  std::string_view result_sha256;  // "sha256:<64 lowercase hex>" of the released result JSON;
+                                   // the entry's `delivered`.
+  DisclosureMode mode = DisclosureMode::kSuppression;
+  // Epsilon charged for this release, in nano-epsilon (analytics::kEpsilonUnit, as
+  // privacy_spends records it): > 0 with kDifferentialPrivacy, absent with kSuppression.
+  std::optional<int64_t> epsilon_nano;
+  std::optional<int64_t> k;  // The minimum cell size applied (>= 1), absent when none was.
+  // Counts (these three and rows_read), k and epsilon_nano are in [0, 2^53).
+  int64_t cells_released = 0;
+  int64_t cells_suppressed_primary = 0;
+  int64_t cells_suppressed_complementary = 0;
+  std::string_view sink;  // The analytics sink the study read (the entry's `sink`); may be empty.
+  int64_t rows_read = 0;  // Lines of the sink's output the study read.
+  // The policy versions of the runs whose deliveries it read, oldest first. Empty: AppendRelease
+  // fills in PolicyVersionsForSink(sink). The last one is the entry's `policy_version`.
+  std::vector<std::string_view> policy_versions;
+  std::string_view time;  // When it was released, RFC 3339 (common::FormatRfc3339(Now())).
+};
 
 // What one entry records. Empty views are written as null. Views must stay valid until the
 // Append call returns.
@@ -59,6 +97,7 @@ struct EntryFacts {
   std::string_view time;
   uint64_t line = 0;
   int64_t run = 0;
+  const ReleaseFacts* release = nullptr;  // Set exactly for kRelease entries.
 };
 
 // Appends entries. Staged in memory until Flush(); SaveHead() then records the new committed
@@ -187,5 +226,78 @@ absl::Status Export(store::Database& db, std::FILE* out);
 // The ledger entries of one event (its acceptance and any quarantines), in ledger order.
 absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
                                                          std::string_view event_id);
+
+// ---- Measurement releases (docs/ledger-format.md section 10) ----
+
+// Nano-epsilon as an exact decimal: 500000000 is "0.5", 1 is "0.000000001", 2000000000 is "2".
+std::string FormatEpsilon(int64_t nano);
+
+// What AppendRelease appended.
+struct AppendedRelease {
+  int64_t seq = 0;         // The release entry's seq.
+  std::string release_id;  // As given, or the one made.
+  std::string hash;        // The entry's hash (64 hex), the ledger's new head.
+};
+
+struct ReleaseOptions {
+  // Whether the caller already holds the state's DirLock (store::DirLock::Acquire(db.dir())),
+  // for instance for the whole of a measurement so no run appends to the sink it reads. When
+  // false, AppendRelease takes the lock itself and releases it before returning.
+  bool lock_held = false;
+  // Runs inside the release's transaction, after the lock and the ledger writer are taken
+  // and before the release id is made, the facts are checked and the entry is built; it may fill in or change `facts` (the views it sets
+  // must outlive the AppendRelease call). Meant for the epsilon spend
+  // (analytics::PrivacyBudget::Spend on the same Database: its savepoint nests in this
+  // transaction) and what depends on it (the noisy result and its digest), so the spend and the
+  // entry commit together or not at all. A non-OK status rolls everything back (the spend too)
+  // and is returned as is.
+  std::function<absl::Status(ReleaseFacts& facts)> in_transaction;
+};
+
+// Appends one release entry and commits it. In order: checks the facts it was given (unless
+// in_transaction is set, which may still fill them in), takes the state's lock (unless
+// options.lock_held), BEGIN IMMEDIATE, fills in empty policy versions, opens the ledger writer
+// (cutting off any uncommitted tail), runs options.in_transaction, makes the release id if it
+// is empty, checks the facts in full, refuses a release id already used, appends the entry,
+// writes and syncs the ledger files, records the new committed head and the `releases` index
+// row, COMMIT. Call it outside any transaction on `db`; publish the result only once it
+// returned OK.
+//
+// Crash semantics: before COMMIT nothing is committed, neither the entry nor a spend made in
+// in_transaction (SQLite rolls both back; bytes already written to the ledger files are an
+// uncommitted tail the next writer cuts off, and `ledger verify` notes them meanwhile). After
+// COMMIT both are. So epsilon is never spent without its ledger entry, nor the reverse.
+//
+// Errors: FailedPrecondition when another process holds the state's lock (a run: it does not
+// wait), or when no run delivered to `sink` and no policy version was given; InvalidArgument
+// for facts that break ReleaseFacts' rules (nothing is written); AlreadyExists for a release id
+// already in the ledger; DataLoss for a damaged ledger (as Writer::Open); whatever
+// in_transaction returns; Internal for I/O and the store.
+absl::StatusOr<AppendedRelease> AppendRelease(store::Database& db, const ReleaseFacts& facts,
+                                              const ReleaseOptions& options = {});
+
+// The policy versions of the runs that delivered to `sink` (state table run_sinks; every run
+// when `sink` is empty), each once, in the order of the first run that used it.
+absl::StatusOr<std::vector<std::string>> PolicyVersionsForSink(store::Database& db,
+                                                               std::string_view sink);
+
+// A committed release entry, read back (ListReleases).
+struct ReleaseRecord {
+  int64_t seq = 0;
+  std::string release_id, time, actor, study, study_sha256, result_sha256, sink;
+  DisclosureMode mode = DisclosureMode::kSuppression;
+  std::optional<int64_t> epsilon_nano, k;
+  int64_t cells_released = 0, cells_suppressed_primary = 0, cells_suppressed_complementary = 0;
+  int64_t rows_read = 0;
+  std::vector<std::string> policy_versions;
+  std::string policy_version;  // The entry's.
+};
+
+// The committed release entries, oldest first; only `study`'s when it is not empty. Finds them
+// through the `releases` index and reads each entry from the ledger, checking that it is the
+// release the index names (the index is not hash-chained; `ledger verify` checks the entries).
+// Errors: DataLoss when the index names an entry that is not that release; the store's.
+absl::StatusOr<std::vector<ReleaseRecord>> ListReleases(store::Database& db,
+                                                        std::string_view study = {});
 
 }  // namespace loopgate::ledger

@@ -301,9 +301,27 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
   const std::string_view revoked = policy::DenyReasonName(policy::DenyReason::kConsentRevoked);
   std::map<std::pair<std::string, std::string>, int64_t> denials;
   std::pair<std::string, std::string> key;
+  std::map<std::string, StudyReleases, std::less<>> releases;
   RETURN_IF_ERROR(ledger::ForEachEntry(db, [&](const ledger::StoredEntry& e) -> absl::Status {
     const ledger::EntryFacts& f = e.facts;
     ++r.ledger_entries;
+    if (f.outcome == ledger::Outcome::kRelease) {
+      // A measurement's result, released to whoever ran it: no event, no sink file line.
+      RETURN_IF_ERROR(close_event());
+      const ledger::ReleaseFacts& rel = *f.release;
+      auto it = releases.find(rel.study);
+      if (it == releases.end()) {
+        it = releases.emplace(std::string(rel.study), StudyReleases{}).first;
+        it->second.study = it->first;
+      }
+      StudyReleases& sr = it->second;
+      ++sr.releases;
+      if (rel.mode == ledger::DisclosureMode::kDifferentialPrivacy) ++sr.dp_releases;
+      sr.epsilon_nano += rel.epsilon_nano.value_or(0);
+      sr.cells_released += rel.cells_released;
+      sr.cells_suppressed += rel.cells_suppressed_primary + rel.cells_suppressed_complementary;
+      return absl::OkStatus();
+    }
     if (f.outcome == ledger::Outcome::kQuarantine) {
       RETURN_IF_ERROR(close_event());
       ++r.quarantined;
@@ -377,6 +395,7 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
       }));
 
   for (auto& [k, n] : denials) r.denials.push_back(DenialCount{k.first, k.second, n});
+  for (auto& [study, sr] : releases) r.releases.push_back(std::move(sr));
 
   RETURN_IF_ERROR(reconciler.Finish());
   r.files = reconciler.files();
@@ -443,6 +462,19 @@ std::string GovernanceReport::ToText() const {
   rev.Add({"  events they stopped from a sink", N(revocation_events)});
   rev.Add({"  of which reached no sink at all", N(revocation_blocked)});
   o.append(rev.Render("  "));
+
+  int64_t total_releases = 0;
+  for (const auto& s : releases) total_releases += s.releases;
+  common::StrAppend(&o, "\nmeasurement releases (", total_releases, " in all)\n");
+  if (!releases.empty()) {
+    Table t({"study", "releases", "with DP", "epsilon spent", "cells released",
+             "cells suppressed"});
+    for (const auto& s : releases) {
+      t.Add({s.study, N(s.releases), N(s.dp_releases), ledger::FormatEpsilon(s.epsilon_nano),
+             N(s.cells_released), N(s.cells_suppressed)});
+    }
+    o.append(t.Render("  "));
+  }
 
   common::StrAppend(&o, "\naudit completeness: ",
                     audit_complete() ? "complete, every delivered line matches a ledger allow "
@@ -560,6 +592,18 @@ std::string GovernanceReport::ToJson() const {
                     ",\"consents\":", revoked_consents, ",\"denials\":", revocation_denials,
                     ",\"events_stopped\":", revocation_events,
                     ",\"events_blocked\":", revocation_blocked, "}");
+  o.append(",\"releases\":[");
+  for (size_t i = 0; i < releases.size(); ++i) {
+    const StudyReleases& s = releases[i];
+    if (i > 0) o.push_back(',');
+    o.append("{\"study\":");
+    json::AppendString(s.study, &o);
+    common::StrAppend(&o, ",\"releases\":", s.releases, ",\"dp_releases\":", s.dp_releases,
+                      ",\"epsilon_nano\":", s.epsilon_nano,
+                      ",\"cells_released\":", s.cells_released,
+                      ",\"cells_suppressed\":", s.cells_suppressed, "}");
+  }
+  o.push_back(']');
   common::StrAppend(&o, ",\"audit\":{\"complete\":", audit_complete(), ",\"files\":[");
   for (size_t i = 0; i < files.size(); ++i) {
     const FileAudit& f = files[i];

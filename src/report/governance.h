@@ -57,6 +57,16 @@ struct DenialCount {
   int64_t count = 0;
 };
 
+// Measurement releases of one study (ledger release entries, docs/ledger-format.md section 10).
+struct StudyReleases {
+  std::string study;
+  int64_t releases = 0;
+  int64_t dp_releases = 0;       // Of those, in differential_privacy mode.
+  int64_t epsilon_nano = 0;      // Epsilon they spent, in nano-epsilon (1e-9).
+  int64_t cells_released = 0;
+  int64_t cells_suppressed = 0;  // Primary and complementary.
+};
+
 struct GovernanceReport {
   std::string state_dir;
   int64_t runs = 0;
@@ -84,6 +94,10 @@ struct GovernanceReport {
   int64_t revocation_denials = 0;   // Deny entries with reason consent_revoked.
   int64_t revocation_events = 0;    // Events with at least one such denial.
   int64_t revocation_blocked = 0;   // Of those, events no sink received.
+
+  // Measurement releases, by study (section 8). Release entries record no delivery to a sink
+  // file, so audit completeness does not look for their lines.
+  std::vector<StudyReleases> releases;
 
   // Audit completeness (section 6).
   std::vector<FileAudit> files;

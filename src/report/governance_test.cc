@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
+#include "ledger/ledger.h"
 #include "router/router.h"
 #include "sink/sink.h"
 #include "store/scratch_state.h"
@@ -338,6 +339,73 @@ TEST_F(GovernanceTest, SubjectIdsAreNotStoredInTheClear) {
   }
   // e5 has no subject; e6's type has no candidate sink.
   EXPECT_THAT(with_subject, ElementsAre("e1", "e2", "e3", "e4", "e9"));
+}
+
+// Release entries (docs/ledger-format.md section 10) are counted per study and leave every other
+// figure, the audit above all, as it was.
+TEST_F(GovernanceTest, ReleasesAreCountedPerStudyAndLeaveTheOtherFiguresAlone) {
+  ASSERT_NO_FATAL_FAILURE(Route(Events(), Out()));
+  const GovernanceReport before = Report();
+  const std::string digest = "sha256:" + std::string(64, 'd');
+  auto release = [&](std::string_view id, std::string_view study, int64_t epsilon_nano,
+                     int64_t released, int64_t primary, int64_t complementary) {
+    ledger::ReleaseFacts f;
+    f.release_id = id;
+    f.actor = "analyst";
+    f.study = study;
+    f.study_sha256 = digest;
+    f.result_sha256 = digest;
+    if (epsilon_nano > 0) {
+      f.mode = ledger::DisclosureMode::kDifferentialPrivacy;
+      f.epsilon_nano = epsilon_nano;
+    }
+    f.cells_released = released;
+    f.cells_suppressed_primary = primary;
+    f.cells_suppressed_complementary = complementary;
+    f.sink = "care_team";
+    f.time = "2026-07-01T00:00:00Z";
+    auto r = ledger::AppendRelease(*scratch_.db, f);
+    ASSERT_TRUE(r.ok()) << r.status();
+  };
+  ASSERT_NO_FATAL_FAILURE(release("rel-1", "study-a", 0, 6, 1, 2));
+  ASSERT_NO_FATAL_FAILURE(release("rel-2", "study-a", 500000000, 8, 0, 0));
+  ASSERT_NO_FATAL_FAILURE(release("rel-3", "study-b", 0, 3, 0, 0));
+  const GovernanceReport r = Report();
+  EXPECT_TRUE(r.ledger_verifies) << r.ledger_problem;
+  EXPECT_EQ(r.ledger_entries, before.ledger_entries + 3);
+  EXPECT_EQ(r.accepted, before.accepted);
+  EXPECT_EQ(r.routed, before.routed);
+  EXPECT_EQ(r.blocked_denied, before.blocked_denied);
+  EXPECT_EQ(r.quarantined, before.quarantined);
+  EXPECT_EQ(r.denials.size(), before.denials.size());
+  EXPECT_TRUE(r.audit_complete());
+  EXPECT_EQ(r.total_gaps, 0);
+  ASSERT_EQ(r.files.size(), before.files.size());
+  for (size_t i = 0; i < r.files.size(); ++i) {
+    EXPECT_EQ(r.files[i].allows, before.files[i].allows);
+    EXPECT_EQ(r.files[i].matched, before.files[i].matched);
+  }
+  ASSERT_EQ(r.releases.size(), 2u);
+  EXPECT_EQ(r.releases[0].study, "study-a");
+  EXPECT_EQ(r.releases[0].releases, 2);
+  EXPECT_EQ(r.releases[0].dp_releases, 1);
+  EXPECT_EQ(r.releases[0].epsilon_nano, 500000000);
+  EXPECT_EQ(r.releases[0].cells_released, 14);
+  EXPECT_EQ(r.releases[0].cells_suppressed, 3);
+  EXPECT_EQ(r.releases[1].study, "study-b");
+  EXPECT_EQ(r.releases[1].releases, 1);
+  EXPECT_THAT(r.ToText(), HasSubstr("measurement releases (3 in all)"));
+  EXPECT_THAT(r.ToJson(), HasSubstr("{\"study\":\"study-a\",\"releases\":2,\"dp_releases\":1,"
+                                    "\"epsilon_nano\":500000000,\"cells_released\":14,"
+                                    "\"cells_suppressed\":3}"));
+  // A later run's events, after the releases in the ledger, are grouped and reconciled as usual.
+  ASSERT_NO_FATAL_FAILURE(Route({Visit("e21", "\"patient_id\":\"p1\""),
+                                 Visit("e22", "\"patient_id\":\"p2\"")},
+                                Out()));
+  const GovernanceReport after = Report();
+  EXPECT_TRUE(after.ok()) << after.ledger_problem << after.total_gaps;
+  EXPECT_EQ(after.accepted, before.accepted + 2);
+  EXPECT_EQ(after.releases.size(), 2u);
 }
 
 }  // namespace

@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS privacy_spends (
   spent_at TEXT NOT NULL              -- RFC 3339, from the caller's clock
 );
 CREATE INDEX IF NOT EXISTS privacy_spends_by_study ON privacy_spends (study, seq);
+CREATE TABLE IF NOT EXISTS releases (  -- measurement releases' ledger entries (ledger::AppendRelease)
+  release_id TEXT PRIMARY KEY,        -- the entry's event_id
+  seq INTEGER NOT NULL,               -- its ledger seq
+  study TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS releases_by_study ON releases (study, seq);
 )sql";
 
 }  // namespace
