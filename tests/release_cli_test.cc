@@ -124,7 +124,7 @@ class ReleaseCli : public ::testing::Test {
     f.rows_read = 3;
     f.time = "2026-07-02T10:00:00Z";
     ledger::ReleaseOptions options;
-    options.in_transaction = [&](ledger::ReleaseFacts& facts) -> absl::Status {
+    options.in_transaction = [&](ledger::ReleaseFacts& facts, int64_t /*seq*/) -> absl::Status {
       auto spend = budget.Spend(facts.study, 0.25, facts.release_id, facts.time);
       if (!spend.ok()) return spend.status();
       facts.epsilon_nano = std::llround(spend->epsilon / analytics::kEpsilonUnit);

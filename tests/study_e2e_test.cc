@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/crypto.h"
 #include "e2e_util.h"
 #include "simdjson.h"
 
@@ -20,6 +21,18 @@ constexpr const char* kCampaigns[] = {"cmp-onc-launch", "cmp-cardio-email", "cmp
 struct Truth {
   double exposed = 0, holdout = 0, lift = 0;
 };
+
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    if (end > at) lines.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return lines;
+}
 
 Truth ManifestTruth(const std::string& manifest, const std::string& campaign) {
   simdjson::dom::parser p;
@@ -82,7 +95,27 @@ void CheckPlantedEffects(const DemoWorld& world, bool require_estimable) {
     simdjson::dom::element res = p.parse(r.out);
     EXPECT_EQ(std::string_view(res["format"].get_string().value()), "loopgate.study-result/v1");
     EXPECT_EQ(std::string_view(res["run"]["by"].get_string().value()), "e2e");
-    EXPECT_TRUE(res["run"]["ledger_seq"].is_null());
+    // The release is in the ledger: its entry names the study and the digest of exactly the
+    // result printed, and the result names its entry.
+    ASSERT_TRUE(res["run"]["ledger_seq"].is_int64()) << "run.ledger_seq is not set";
+    const int64_t seq = res["run"]["ledger_seq"].get_int64().value();
+    std::string printed = r.out;
+    if (!printed.empty() && printed.back() == '\n') printed.pop_back();
+    const std::string digest = "sha256:" + crypto::ToHex(crypto::Sha256(printed));
+    const Result listed = RunLoopgate({"ledger", "releases", "--state", world.state(), "--study",
+                                       campaign, "--json"});
+    ASSERT_EQ(listed.exit_code, 0) << listed.err;
+    bool found = false;
+    simdjson::dom::parser lp;
+    for (const std::string& line : SplitLines(listed.out)) {
+      simdjson::dom::element rel = lp.parse(line);
+      if (rel["seq"].get_int64().value() != seq) continue;
+      found = true;
+      EXPECT_EQ(std::string_view(rel["result_sha256"].get_string().value()), digest);
+      EXPECT_EQ(std::string_view(rel["actor"].get_string().value()), "e2e");
+      EXPECT_EQ(std::string_view(rel["study"].get_string().value()), campaign);
+    }
+    EXPECT_TRUE(found) << "no release entry " << seq << " for " << campaign;
     ExpectNoSmallCounts(res, 11, "result");
     // Each point of a time-to-outcome curve after t = 0 stands for at least k outcomes since
     // the previous one, so a curve has at most outcomes / k of them.
@@ -121,6 +154,30 @@ TEST(StudyE2E, SmallWorldStudiesRunAndReleaseNoSmallCell) {
   DemoWorld world("small");
   ASSERT_TRUE(world.ok()) << world.error();
   CheckPlantedEffects(world, /*require_estimable=*/false);
+  // Four releases later the ledger still verifies.
+  const Result verify = RunLoopgate({"ledger", "verify", "--state", world.state()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+
+  // report study --study measures now: one more release, and the page carries its answer.
+  const std::string page = world.path("rheum.html");
+  const Result report = RunLoopgate({"report", "study", "--study",
+                                     world.study("cmp-rheum-adherence"), "--state", world.state(),
+                                     "--html", page, "--json", "--actor", "report-e2e"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  simdjson::dom::parser p;
+  simdjson::dom::element res = p.parse(report.out);
+  const std::string answer(res["answer"].get_string().value());
+  const std::string html = ReadFile(page);
+  EXPECT_NE(html.find(answer.substr(0, 40)), std::string::npos) << "the page lacks the answer";
+  const int64_t seq = res["run"]["ledger_seq"].get_int64().value();
+  const Result listed = RunLoopgate({"ledger", "releases", "--state", world.state(), "--study",
+                                     "cmp-rheum-adherence", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const std::vector<std::string> lines = SplitLines(listed.out);
+  ASSERT_EQ(lines.size(), 2u) << "measure, then report study --study: two releases";
+  simdjson::dom::element last = p.parse(lines.back());
+  EXPECT_EQ(last["seq"].get_int64().value(), seq);
+  EXPECT_EQ(std::string_view(last["actor"].get_string().value()), "report-e2e");
 }
 
 TEST(StudyE2E, MediumWorldPlantedEffectsAreRecovered) {

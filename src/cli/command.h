@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "common/time.h"
 #include "consent/consent.h"
 #include "store/store.h"
+#include "study/measure.h"
 
 namespace loopgate::cli {
 
@@ -31,6 +33,14 @@ int FailConfig(const absl::Status& s);
 // Resolves an --as-of value: RFC 3339 text as given, or, when empty, now in whole seconds (UTC).
 // Errors: InvalidArgument naming the flag, for FailConfig.
 absl::Status ResolveAsOf(const std::string& flag, common::Instant* as_of, std::string* as_of_text);
+
+// Runs the study file over the state and records the release in the ledger
+// (study::MeasureAndRecord), as the actor given or else the OS user: `measure` and
+// `report study --study`. On failure prints the error and returns nothing, with the exit status
+// in *exit_code (2 for a study or reference-data error, 1 otherwise).
+std::optional<study::Release> MeasureStudy(const std::string& study_path,
+                                           const std::string& state, const std::string& actor,
+                                           int* exit_code);
 
 // Prints an import's counts and its rejected records (file:line: reason) to stderr.
 void PrintImportReport(consent::RegistryKind kind, const std::string& path,

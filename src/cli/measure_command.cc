@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "cli/command.h"
 #include "common/strings.h"
 #include "common/time.h"
@@ -33,24 +35,43 @@ std::string OsUser() {
   return "unknown";
 }
 
-int MeasureCommand(const MeasureArgs& a) {
-  auto study = study::LoadStudyFile(a.study);
-  if (!study.ok()) return FailConfig(study.status());
+}  // namespace
+
+std::optional<study::Release> MeasureStudy(const std::string& study_path,
+                                           const std::string& state, const std::string& actor,
+                                           int* exit_code) {
+  auto study = study::LoadStudyFile(study_path);
+  if (!study.ok()) {
+    *exit_code = FailConfig(study.status());
+    return std::nullopt;
+  }
   study::MeasureOptions options;
-  options.state_dir = a.state;
-  options.actor = a.actor.empty() ? OsUser() : a.actor;
+  options.state_dir = state;
+  options.actor = actor.empty() ? OsUser() : actor;
   options.at = common::FormatRfc3339(common::Instant{common::Now().seconds, 0});
   // Tests only: a seeded noise generator (anyone who knows the seed can remove the noise).
   if (const char* seed = std::getenv("LOOPGATE_TEST_DP_SEED"); seed != nullptr) {
     options.dp_seed = std::strtoull(seed, nullptr, 10);
   }
-  auto m = study::Measure(*study, options);
-  if (!m.ok()) {
-    return m.status().code() == absl::StatusCode::kInvalidArgument ? FailConfig(m.status())
-                                                                   : Fail(m.status());
+  // A measurement is a release: recorded in the ledger with its DP spend (docs/study.md).
+  auto released = study::MeasureAndRecord(*study, options);
+  if (!released.ok()) {
+    *exit_code = released.status().code() == absl::StatusCode::kInvalidArgument
+                     ? FailConfig(released.status())
+                     : Fail(released.status());
+    return std::nullopt;
   }
-  // LEDGER: record the release (who, study id and file digest, what was released, epsilon
-  // spent) here, then put the entry's seq into run.ledger_seq.
+  *exit_code = kOk;
+  return std::move(*released);
+}
+
+namespace {
+
+int MeasureCommand(const MeasureArgs& a) {
+  int exit_code = kOk;
+  std::optional<study::Release> released = MeasureStudy(a.study, a.state, a.actor, &exit_code);
+  if (!released) return exit_code;
+  const study::Measurement* m = &released->measurement;
   const std::string json = m->json + "\n";
   if (!a.out.empty()) {
     std::ofstream out(a.out, std::ios::binary | std::ios::trunc);
@@ -58,7 +79,11 @@ int MeasureCommand(const MeasureArgs& a) {
     out.close();
     if (!out) return Fail(absl::UnavailableError(common::StrCat("cannot write ", a.out)));
   }
-  const std::string& text = a.json ? json : m->summary;
+  const std::string text =
+      a.json ? json
+             : common::StrCat(m->summary, "Recorded in the ledger as entry ", released->seq, " (",
+                              released->release_id, "; loopgate explain --state ", a.state, " ",
+                              released->release_id, ").\n");
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
     return Fail(absl::UnavailableError("cannot write to standard output"));
   }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -56,7 +57,10 @@ int GovernanceCommand(const GovernanceArgs& a) {
 }
 
 struct StudyArgs {
-  std::string result;  // A saved result (--result).
+  std::string result;  // A saved result (--result), or:
+  std::string study;   // a study file to measure now (--study), over
+  std::string state;   // this state (--state), as
+  std::string actor;   // this actor (--actor; default the OS user).
   std::string html;    // Where the page goes; "-" for stdout.
   bool json = false;   // Print the validated result JSON to stdout.
 };
@@ -87,7 +91,7 @@ absl::Status WriteWhole(const std::string& path, const std::string& text) {
 }
 
 // Renders and writes one study result, given as the text of a loopgate.study-result/v1 object
-// (from --result now; from a measurement run by `--study F --state DIR` later). `source` names
+// (from --result, or from a measurement run by `--study F --state DIR`). `source` names
 // the result in errors. An invalid result is a usage error (exit 2) and nothing is written.
 int StudyReport(const std::string& result_json, const std::string& source, const StudyArgs& a) {
   auto result = report::ParseStudyResult(result_json);
@@ -118,6 +122,26 @@ int StudyCommand(const StudyArgs& a) {
   if (a.html == "-" && a.json) {
     return FailConfig(absl::InvalidArgumentError(
         "--html - and --json both write to stdout: give --html a file"));
+  }
+  if (a.result.empty() == a.study.empty()) {
+    return FailConfig(absl::InvalidArgumentError(
+        "give either --result F (a saved result) or --study F --state DIR (measure now)"));
+  }
+  if (!a.study.empty()) {
+    if (a.state.empty()) {
+      return FailConfig(absl::InvalidArgumentError("--study needs --state DIR"));
+    }
+    // A new measurement: a release recorded in the ledger like `loopgate measure`'s (and in DP
+    // mode one more spend of the study's budget; render a saved result with --result instead).
+    int exit_code = kOk;
+    std::optional<study::Release> released = MeasureStudy(a.study, a.state, a.actor, &exit_code);
+    if (!released) return exit_code;
+    std::fprintf(stderr, "measured %s: release %s, ledger entry %lld\n", a.study.c_str(),
+                 released->release_id.c_str(), static_cast<long long>(released->seq));
+    return StudyReport(released->measurement.json, a.study, a);
+  }
+  if (!a.state.empty() || !a.actor.empty()) {
+    return FailConfig(absl::InvalidArgumentError("--state and --actor go with --study"));
   }
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(a.result, ec);
@@ -163,9 +187,14 @@ void AddReportCommands(Commands& commands) {
       "The study report: one self-contained HTML page (no network) with the question, the "
       "answer, lift with its interval, time to outcome, attribution per model, the disclosure "
       "control applied and the governance figures, from a loopgate.study-result/v1 result; exit "
-      "2 when the result does not follow the format (the error names the member)");
-  study->add_option("--result", st->result, "A saved result (loopgate.study-result/v1 JSON)")
-      ->required();
+      "2 when the result does not follow the format (the error names the member). Either "
+      "renders a saved result (--result) or measures the study now (--study F --state DIR, "
+      "recorded in the ledger as `loopgate measure` does)");
+  study->add_option("--result", st->result, "A saved result (loopgate.study-result/v1 JSON)");
+  study->add_option("--study", st->study,
+                    "Measure this study file (loopgate.study/v1) now and report the result");
+  study->add_option("--state", st->state, "With --study: the state the study reads");
+  study->add_option("--actor", st->actor, "With --study: who measures (default: the OS user)");
   study->add_option("--html", st->html, "Write the HTML page here (- for stdout)");
   study->add_flag("--json", st->json, "Print the validated result JSON to stdout");
   commands.On(study, [st] { return StudyCommand(*st); });

@@ -245,13 +245,15 @@ struct ReleaseOptions {
   // false, AppendRelease takes the lock itself and releases it before returning.
   bool lock_held = false;
   // Runs inside the release's transaction, after the lock and the ledger writer are taken
-  // and before the release id is made, the facts are checked and the entry is built; it may fill in or change `facts` (the views it sets
-  // must outlive the AppendRelease call). Meant for the epsilon spend
+  // and before the release id is made, the facts are checked and the entry is built; it may
+  // fill in or change `facts` (the views it sets must outlive the AppendRelease call). `seq` is
+  // the seq the entry will have if it commits, so a result can name its own ledger entry
+  // before its digest is taken. Meant for the epsilon spend
   // (analytics::PrivacyBudget::Spend on the same Database: its savepoint nests in this
   // transaction) and what depends on it (the noisy result and its digest), so the spend and the
   // entry commit together or not at all. A non-OK status rolls everything back (the spend too)
   // and is returned as is.
-  std::function<absl::Status(ReleaseFacts& facts)> in_transaction;
+  std::function<absl::Status(ReleaseFacts& facts, int64_t seq)> in_transaction;
 };
 
 // Appends one release entry and commits it. In order: checks the facts it was given (unless

@@ -105,7 +105,7 @@ absl::StatusOr<AppendedRelease> AppendInTransaction(store::Database& db, Release
   // The entry's policy_version: the newest its data was routed under. Validated below; Open
   // refuses an empty one.
   ASSIGN_OR_RETURN(auto writer, Writer::Open(db, std::string(facts.policy_versions.back())));
-  if (options.in_transaction) RETURN_IF_ERROR(options.in_transaction(facts));
+  if (options.in_transaction) RETURN_IF_ERROR(options.in_transaction(facts, writer->size() + 1));
   const std::string made_id = common::StrCat("release-", writer->size() + 1);
   if (facts.release_id.empty()) facts.release_id = made_id;
   RETURN_IF_ERROR(Validate(facts, /*complete=*/true));

@@ -443,8 +443,10 @@ TEST_F(ReleaseTest, TheSpendInsideTheTransactionCommitsWithTheEntry) {
   analytics::PrivacyBudget budget(*db_);
   ASSERT_TRUE(budget.Open("email-lift", 1.0).ok());
   std::string digest;  // Outlives the call, as the views the callback sets must.
+  int64_t promised_seq = 0;
   ReleaseOptions options;
-  options.in_transaction = [&](ReleaseFacts& f) -> absl::Status {
+  options.in_transaction = [&](ReleaseFacts& f, int64_t seq) -> absl::Status {
+    promised_seq = seq;
     auto spend = budget.Spend(f.study, 0.25, "rel-email-lift-dp", f.time);
     if (!spend.ok()) return spend.status();
     // The result depends on the noise, so its digest is known only now.
@@ -458,6 +460,7 @@ TEST_F(ReleaseTest, TheSpendInsideTheTransactionCommitsWithTheEntry) {
   f.result_sha256 = {};
   auto r = AppendRelease(*db_, f, options);
   ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(promised_seq, r->seq);  // The callback was told the seq the entry got.
   auto balance = budget.Balance("email-lift");
   ASSERT_TRUE(balance.ok());
   EXPECT_DOUBLE_EQ(balance->spent, 0.25);
@@ -473,7 +476,7 @@ TEST_F(ReleaseTest, ARefusedSpendAppendsNothing) {
   analytics::PrivacyBudget budget(*db_);
   ASSERT_TRUE(budget.Open("email-lift", 0.1).ok());
   ReleaseOptions options;
-  options.in_transaction = [&](ReleaseFacts& f) -> absl::Status {
+  options.in_transaction = [&](ReleaseFacts& f, int64_t /*seq*/) -> absl::Status {
     return budget.Spend(f.study, 0.25, "too much", f.time).status();
   };
   auto r = AppendRelease(*db_, DpFacts(), options);
@@ -495,7 +498,7 @@ TEST_F(ReleaseTest, AFailureBeforeCommitLeavesNeitherTheSpendNorTheEntry) {
   ASSERT_TRUE(db_->Exec("CREATE TRIGGER fail_release BEFORE INSERT ON releases "
                         "BEGIN SELECT RAISE(ABORT, 'simulated crash'); END").ok());
   ReleaseOptions options;
-  options.in_transaction = [&](ReleaseFacts& f) -> absl::Status {
+  options.in_transaction = [&](ReleaseFacts& f, int64_t /*seq*/) -> absl::Status {
     return budget.Spend(f.study, 0.25, "rel", f.time).status();
   };
   auto failed = AppendRelease(*db_, DpFacts(), options);

@@ -361,10 +361,15 @@ struct NoisyArms {
 
 absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& options) {
   // ---- The state: the sink's file(s) and purpose. Fail closed.
-  auto db_or = study.privacy.differential_privacy ? store::Database::OpenExisting(options.state_dir)
-                                                  : store::Database::OpenReadOnly(options.state_dir);
-  if (!db_or.ok()) return db_or.status();
-  store::Database& db = **db_or;
+  std::unique_ptr<store::Database> opened;
+  if (options.db == nullptr) {
+    auto db_or = study.privacy.differential_privacy
+                     ? store::Database::OpenExisting(options.state_dir)
+                     : store::Database::OpenReadOnly(options.state_dir);
+    if (!db_or.ok()) return db_or.status();
+    opened = std::move(*db_or);
+  }
+  store::Database& db = options.db != nullptr ? *options.db : *opened;
   std::vector<std::string> files;
   std::string purpose;
   {
@@ -947,7 +952,11 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
   j.Key("run").Open('{').Key("at").Str(options.at).Key("by").Str(options.actor);
   j.Key("analytics_rows_read").Int(static_cast<int64_t>(rows_read)).Key("sink").Str(study.sink);
   // LEDGER: the ledger entry recording this release goes here once the ledger API exists.
-  j.Key("ledger_seq").Null().Close('}');
+  if (options.ledger_seq) {
+    j.Key("ledger_seq").Int(*options.ledger_seq).Close('}');
+  } else {
+    j.Key("ledger_seq").Null().Close('}');
+  }
 
   // Answer.
   std::string answer;
@@ -1235,6 +1244,10 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
   m.json = std::move(j.out);
   m.answer = answer;
   m.rows_read = rows_read;
+  m.cells_released = cells_released;
+  m.cells_suppressed_primary = primary;
+  m.cells_suppressed_complementary = complementary;
+  if (dp) m.epsilon_nano = std::llround(study.privacy.epsilon / analytics::kEpsilonUnit);
   m.summary = common::StrCat(
       study.title, " (", study.id, ")\n", answer, "\n", analytics::EvidenceCaveat(evidence), "\n",
       "Units: ", population_units, " in the comparison; ", rows_read, " rows read from ", study.sink,

@@ -10,10 +10,12 @@
 // times and, with attribution, its touchpoints); the sink file is streamed.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "store/store.h"
 #include "study/study.h"
 
 namespace loopgate::study {
@@ -27,6 +29,12 @@ struct MeasureOptions {
   // Differential-privacy noise: 0 draws from the kernel (getrandom); another value seeds a
   // reproducible generator (tests only: anyone who knows the seed can remove the noise).
   uint64_t dp_seed = 0;
+  // The state's connection to use, inside the transaction that records the release in the
+  // ledger (ledger::AppendRelease), so a DP spend commits with its ledger entry or not at all.
+  // Null: Measure opens the state itself (read-only without DP).
+  store::Database* db = nullptr;
+  // The seq of the ledger entry that will record this release: run.ledger_seq. Empty: null.
+  std::optional<int64_t> ledger_seq;
 };
 
 struct Measurement {
@@ -34,6 +42,11 @@ struct Measurement {
   std::string summary;  // A few lines for people, starting with the one-sentence answer.
   std::string answer;   // The one-sentence answer.
   uint64_t rows_read = 0;
+  // What was released, for the ledger entry (ledger::ReleaseFacts).
+  int64_t cells_released = 0;
+  int64_t cells_suppressed_primary = 0;
+  int64_t cells_suppressed_complementary = 0;
+  int64_t epsilon_nano = 0;  // Charged by this run in DP mode (exactly the study's epsilon).
 };
 
 // Errors: InvalidArgument for a reference file that does not fit the study (missing column,
@@ -42,6 +55,22 @@ struct Measurement {
 // analytics purpose (fail closed) or the study's epsilon budget is spent (nothing released);
 // the store's errors otherwise.
 absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& options);
+
+// A measurement recorded in the audit ledger as a release (docs/ledger-format.md section 10).
+struct Release {
+  Measurement measurement;  // Its run.ledger_seq is `seq`.
+  int64_t seq = 0;          // The release's ledger entry.
+  std::string release_id;   // The entry's event_id: `loopgate explain` takes it.
+  std::string result_sha256;  // "sha256:<hex>" of measurement.json: the entry's `delivered`.
+};
+
+// Runs Measure and records what it released in the ledger (who, which study and its file
+// digest, the result's digest, the cells released and suppressed, the epsilon spent), in one
+// transaction with the DP spend: both commit or neither does. Takes the state's lock for the
+// whole measurement, so no run appends to the sink while it is read. options.db and
+// options.ledger_seq are set here. Errors: Measure's; FailedPrecondition when another loopgate
+// process holds the state; ledger::AppendRelease's.
+absl::StatusOr<Release> MeasureAndRecord(const Study& study, MeasureOptions options);
 
 // Whether a sink of this purpose may feed a measurement: aggregate_analytics and purposes
 // ending in "_analytics".
