@@ -29,8 +29,10 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/time.h"
+#include "consent/consent.h"
 #include "crypto/crypto.h"
 #include "json/json.h"
+#include "policy/policy.h"
 #include "simdjson.h"
 #include "store/store.h"
 
@@ -1169,53 +1171,36 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
   // Governance.
   j.Key("governance").Open('{');
   {
-    // From the consent registry: patient subjects (the sink's consent-required type) and the
-    // sink's purpose.
+    // From the consent registry, decided by the engine's own consent code (as `consent show`
+    // and the router decide): each patient subject (the sink's consent-required type) the
+    // registry knows by the window's end, for the sink's purpose, as of the window's start and
+    // as of its end.
     int64_t subjects = 0, covered = 0, with_consent = 0, revoked = 0;
-    ASSIGN_OR_RETURN(
-        store::Statement q,
-        db.Prepare("SELECT subject_id, purpose, status, effective_s, expires_s, recorded_s "
-                   "FROM consents WHERE subject_type = 'patient' ORDER BY subject_id, purpose, "
-                   "recorded_s, recorded_ns, seq"));
-    std::string current;
-    bool any = false, cov = false, had = false, rev = false;
-    std::string last_status;
-    int64_t last_effective = 0, last_expires = -1;
-    bool have_last = false;
-    auto flush = [&] {
-      if (!any) return;
-      ++subjects;
-      if (have_last && last_status == "granted" && last_effective <= study.window_to &&
-          (last_expires < 0 || last_expires > study.window_to)) {
-        cov = true;
-      }
-      covered += cov;
-      with_consent += had;
-      revoked += rev && had;
-    };
+    const common::Instant from{study.window_from, 0}, to{study.window_to, 0};
+    consent::ConsentView at_start(db, from), at_end(db, to);
+    ASSIGN_OR_RETURN(store::Statement q,
+                     db.Prepare("SELECT DISTINCT subject_id FROM consents WHERE subject_type = "
+                                "'patient' AND recorded_s <= ? ORDER BY subject_id"));
+    q.Bind(1, study.window_to);
     while (true) {
       ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
       const std::string_view subject = q.Text(0);
-      if (subject != current) {
-        flush();
-        current = std::string(subject);
-        any = cov = had = rev = have_last = false;
+      ++subjects;
+      ASSIGN_OR_RETURN(const std::vector<consent::ConsentRecord>* start,
+                       at_start.Current("patient", subject, purpose));
+      ASSIGN_OR_RETURN(const std::vector<consent::ConsentRecord>* end,
+                       at_end.Current("patient", subject, purpose));
+      const policy::ConsentState before = policy::ConsentStateAt(*start, from).state;
+      const policy::ConsentState after = policy::ConsentStateAt(*end, to).state;
+      if (after == policy::ConsentState::kGranted) ++covered;
+      if (before == policy::ConsentState::kGranted) {
+        ++with_consent;
+        if (after == policy::ConsentState::kRevoked) ++revoked;
       }
-      const int64_t recorded = q.Int(5);
-      if (recorded > study.window_to) continue;  // Not yet known at the window's end.
-      any = true;
-      if (q.Text(1) != purpose) continue;
-      const std::string_view status = q.Text(2);
-      const int64_t effective = q.Int(3);
-      if (status == "granted" && effective < study.window_to) had = true;
-      if (status == "revoked" && recorded >= study.window_from && recorded < study.window_to) rev = true;
-      last_status = std::string(status);
-      last_effective = effective;
-      last_expires = q.IsNull(4) ? -1 : q.Int(4);
-      have_last = true;
+      at_start.Trim();
+      at_end.Trim();
     }
-    flush();
     j.Key("consent_coverage");
     WriteRatio(j, covered, subjects, so,
                common::StrCat("Patients in the consent registry with a ", purpose,
@@ -1225,7 +1210,8 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
     j.Key("revocation_rate");
     WriteRatio(j, revoked, with_consent, so,
                common::StrCat("Patients whose ", purpose,
-                              " consent was revoked during the window, of those who had granted it."));
+                              " consent was in force at the window's start and revoked at its "
+                              "end, of those whose consent was in force at its start."));
     j.Key("failed_match_rate");
     WriteRatio(j, unmatched_rows, study_rows, so,
                "Sink rows of the study's events (after their filters) whose link field matched "
