@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+#include <sstream>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -178,6 +181,55 @@ TEST(StudyE2E, SmallWorldStudiesRunAndReleaseNoSmallCell) {
   simdjson::dom::element last = p.parse(lines.back());
   EXPECT_EQ(last["seq"].get_int64().value(), seq);
   EXPECT_EQ(std::string_view(last["actor"].get_string().value()), "report-e2e");
+}
+
+// An account-unit study: accounts of the population, an account with HCPs in both arms left
+// out (docs/study.md section 3.1). The holdout's units are counted here from hcp_master.csv alone.
+TEST(StudyE2E, AccountUnitsComeFromTheReferenceData) {
+  DemoWorld world("small");
+  ASSERT_TRUE(world.ok()) << world.error();
+  std::string yaml = ReadFile(world.study("cmp-onc-launch"));
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("unit: hcp", "unit: account");
+  replace("id: cmp-onc-launch", "id: onc-by-account");
+  // Every hospital's accounts, so the holdout has enough of them to be released.
+  replace("where: {campaign: cmp-onc-launch, hospital: st_lukes}", "where: {campaign: cmp-onc-launch}");
+  // A small world has few accounts with outcomes: a smaller k (as a study may set) releases them.
+  replace("privacy: {k: 11}", "privacy: {k: 2}");
+  const std::string study = world.path("world/studies/onc-by-account.yaml");
+  WriteFile(study, yaml);
+
+  // Accounts of the population (the oncology campaign's HCPs) whose HCPs are all holdout.
+  std::map<std::string, std::set<std::string>> arms_of_account;
+  const std::vector<std::string> rows = ReadLines(world.path("world/hcp_master.csv"));
+  ASSERT_FALSE(rows.empty());
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> c;
+    std::stringstream line(rows[i]);
+    for (std::string cell; std::getline(line, cell, ',');) c.push_back(cell);
+    ASSERT_EQ(c.size(), 8u) << rows[i];  // hcp_id,npi,specialty,account,territory,campaign,arm,hospital
+    if (c[5] == "cmp-onc-launch") arms_of_account[c[3]].insert(c[6]);
+  }
+  int64_t holdout_accounts = 0;
+  for (const auto& [account, arms] : arms_of_account) {
+    holdout_accounts += arms.size() == 1 && *arms.begin() == "holdout";
+  }
+  ASSERT_GE(holdout_accounts, 2) << "the small world should have holdout accounts";
+
+  const Result r = RunLoopgate({"measure", "--study", study, "--state", world.state(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  simdjson::dom::parser p;
+  simdjson::dom::element res = p.parse(r.out);
+  EXPECT_EQ(std::string_view(res["study"]["unit"].get_string().value()), "account");
+  EXPECT_EQ(res["privacy"]["k"].get_int64().value(), 2);
+  ExpectNoSmallCounts(res, 2, "result");
+  simdjson::dom::element holdout = res["lift"]["overall"]["comparison"];
+  ASSERT_TRUE(holdout["units"].is_int64()) << "the holdout's accounts were not released";
+  EXPECT_EQ(holdout["units"].get_int64().value(), holdout_accounts);
 }
 
 TEST(StudyE2E, MediumWorldPlantedEffectsAreRecovered) {

@@ -714,7 +714,6 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
   std::vector<std::string> channel_by_id(channel_ids.size());
   for (const auto& [name, id] : channel_ids) channel_by_id[id] = name;
   std::vector<int64_t> channel_units(channel_ids.size(), 0);
-  int64_t population_units = 0;
 
   for (size_t u = 0; u < units.size(); ++u) {
     UnitState& us = units[u];
@@ -751,7 +750,6 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
     } else if (!exposed) {
       continue;  // Pre/post: the exposed units, before and after.
     }
-    ++population_units;
     const int64_t origin = study.has_index ? us.index : study.window_from;
     int64_t end = study.window_to;
     if (study.has_index && study.outcome_within > 0) end = origin + study.outcome_within;
@@ -1236,7 +1234,7 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
   if (dp) m.epsilon_nano = std::llround(study.privacy.epsilon / analytics::kEpsilonUnit);
   m.summary = common::StrCat(
       study.title, " (", study.id, ")\n", answer, "\n", analytics::EvidenceCaveat(evidence), "\n",
-      "Units: ", population_units, " in the comparison; ", rows_read, " rows read from ", study.sink,
+      rows_read, " rows read from ", study.sink,
       "; privacy: ", dp ? "differential privacy" : common::StrCat("suppression, k = ", study.privacy.k),
       " (", primary, " primary and ", complementary, " complementary cells withheld).\n");
   return m;
