@@ -114,7 +114,9 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
   consents_ = std::make_unique<consent::ConsentView>(db_, options_.as_of);
   engine_ = std::make_unique<policy::Engine>(catalog_, *consents_, *agreements_, options_.as_of);
   // The seen store first: it migrates a loopgate.state/v3 state in its own transaction.
-  ASSIGN_OR_RETURN(seen_, seen::Writer::Open(db_));
+  seen::Options seen_options;
+  if (options_.seen_memtable_limit > 0) seen_options.memtable_limit = options_.seen_memtable_limit;
+  ASSIGN_OR_RETURN(seen_, seen::Writer::Open(db_, seen_options));
   ASSIGN_OR_RETURN(ledger_, ledger::Writer::Open(db_, catalog_.policy_version));
   ledger_start_ = ledger_->size();
 
