@@ -854,7 +854,13 @@ absl::StatusOr<std::unique_ptr<Reader>> Reader::Open(store::Database& db, Option
   }
   std::unique_ptr<Reader> r(new Reader);
   r->options_ = options;
-  ASSIGN_OR_RETURN(Meta m, ReadMeta(db));
+  // The seen_* keys of one commit: inside the caller's read transaction, or in one of our own.
+  const bool own_snapshot = sqlite3_get_autocommit(db.raw()) != 0;
+  if (own_snapshot) RETURN_IF_ERROR(db.Exec("BEGIN"));
+  auto meta = ReadMeta(db);
+  if (own_snapshot) (void)db.Exec("COMMIT");
+  if (!meta.ok()) return meta.status();
+  const Meta& m = *meta;
   r->key0_ = m.key0;
   r->key1_ = m.key1;
   r->bytes_ = m.bytes;
