@@ -22,7 +22,7 @@ int ExplainCommand(const std::string& state, const std::string& event_id, bool j
     // sink was a candidate and nothing was decided (routing.md section 2).
     auto seen = seen::Reader::Open(**db);
     // A run may have replaced an index run since the seen keys were read: read them again.
-    for (int attempt = 0; absl::IsUnavailable(seen.status()) && attempt < 4; ++attempt) {
+    for (int attempt = 0; absl::IsUnavailable(seen.status()) && attempt < 9; ++attempt) {
       seen = seen::Reader::Open(**db);
     }
     if (!seen.ok()) return Fail(seen.status());

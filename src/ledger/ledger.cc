@@ -942,7 +942,7 @@ absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
       for (auto& [seq, text] : entries) out.push_back(std::move(text));
       return out;
     });
-    if (!absl::IsUnavailable(result.status()) || attempt == 4) return result;
+    if (!absl::IsUnavailable(result.status()) || attempt == 9) return result;
   }
 }
 
@@ -998,7 +998,7 @@ absl::StatusOr<std::string> ProveEventOnce(store::Database& db, std::string_view
 absl::StatusOr<std::string> ProveEvent(store::Database& db, std::string_view event_id) {
   for (int attempt = 0;; ++attempt) {  // As EntriesForEvent: again if the seen store changed.
     auto proof = ProveEventOnce(db, event_id);
-    if (!absl::IsUnavailable(proof.status()) || attempt == 4) return proof;
+    if (!absl::IsUnavailable(proof.status()) || attempt == 9) return proof;
   }
 }
 
