@@ -590,10 +590,9 @@ absl::Status Writer::Load() {
     ASSIGN_OR_RETURN(auto run, RunFile::Open(dir_ + "/" + RunName(number), number, count));
     runs_.push_back(std::move(run));
   }
-  // The memtable: the committed records no run covers yet.
-  size_t capacity = 16;
-  while (capacity < 2 * options_.memtable_limit) capacity *= 2;
-  MemReset(capacity);
+  // The memtable: the committed records no run covers yet. It starts small and doubles at 3/4
+  // full, so it ends at about twice memtable_limit slots and a small state costs little.
+  MemReset(1024);
   LogCursor tail(read_fd_, log_path, covered_, m.bytes);
   View v;
   uint64_t offset = 0;

@@ -46,7 +46,8 @@ struct Record {
 
 struct Options {
   // Records indexed in memory before they are written out as a run. The memtable's slot array
-  // is the next power of two at or above twice this, 16 bytes per slot (16 MiB for 2^19).
+  // grows by doubling to the power of two above 4/3 of this (plus one batch), 16 bytes per
+  // slot: 16 MiB for 2^19.
   size_t memtable_limit = size_t{1} << 19;
   // Test hook: keep only the low `hash_bits` bits of every id hash (1..64), to force
   // collisions. Readers and writers of one state must agree; production uses 64.
