@@ -62,8 +62,9 @@ void MakeV3(const std::string& state) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((state + "/state.db").c_str(), &db), SQLITE_OK);
   Exec(db, "BEGIN");
-  Exec(db, "CREATE TABLE seen (id TEXT PRIMARY KEY, digest BLOB NOT NULL, first_seq INTEGER NOT "
-           "NULL, subject BLOB) WITHOUT ROWID");
+  Exec(db,
+       "CREATE TABLE seen (id TEXT PRIMARY KEY, digest BLOB NOT NULL, first_seq INTEGER NOT "
+       "NULL, subject BLOB) WITHOUT ROWID");
   sqlite3_stmt* q = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO seen VALUES (?, ?, ?, ?)", -1, &q, nullptr),
             SQLITE_OK);
@@ -94,9 +95,8 @@ std::string Meta(const std::string& state, const std::string& key) {
   sqlite3_stmt* q = nullptr;
   sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &q, nullptr);
   sqlite3_bind_text(q, 1, key.c_str(), -1, SQLITE_TRANSIENT);
-  std::string v = sqlite3_step(q) == SQLITE_ROW
-                      ? reinterpret_cast<const char*>(sqlite3_column_text(q, 0))
-                      : "";
+  std::string v =
+      sqlite3_step(q) == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(q, 0)) : "";
   sqlite3_finalize(q);
   sqlite3_close(db);
   return v;

@@ -24,8 +24,8 @@ constexpr uint8_t kRecordMarker = 0xA5;
 constexpr size_t kRecordHeader = 7;  // marker, u32 id length, u16 subject length.
 constexpr size_t kRecordFixed = kRecordHeader + 32 + 8;
 constexpr char kRunMagic[8] = {'L', 'G', 'S', 'E', 'E', 'N', 'R', '1'};
-constexpr size_t kRunHeader = 32;  // magic, u64 count, u64 bloom blocks, u64 zero.
-constexpr size_t kRunEntry = 16;   // u64 hash, u64 record offset.
+constexpr size_t kRunHeader = 32;   // magic, u64 count, u64 bloom blocks, u64 zero.
+constexpr size_t kRunEntry = 16;    // u64 hash, u64 record offset.
 constexpr size_t kRunTrailer = 32;  // SHA-256 of everything before it.
 constexpr size_t kBloomBlock = 64;  // One cache line: 512 bits.
 constexpr size_t kBloomBitsPerKey = 10;
@@ -117,7 +117,8 @@ class LogCursor {
   // The next record (a view valid until the next call) and its offset; false at the end.
   absl::StatusOr<bool> Next(View* v, uint64_t* offset) {
     if (at_ >= to_) return false;
-    while (buf_.size() - pos_ < kRecordHeader || buf_.size() - pos_ < RecordSize(buf_.data() + pos_)) {
+    while (buf_.size() - pos_ < kRecordHeader ||
+           buf_.size() - pos_ < RecordSize(buf_.data() + pos_)) {
       if (buf_.size() - pos_ >= kRecordHeader && RecordSize(buf_.data() + pos_) == 0) break;
       if (read_to_ == to_) return Damaged(path_, at_);  // Cut short inside the committed part.
       buf_.erase(0, pos_);
@@ -207,8 +208,8 @@ absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return absl::InternalError(common::StrCat("writing ", path, " failed: ",
-                                                std::strerror(errno)));
+      return absl::InternalError(
+          common::StrCat("writing ", path, " failed: ", std::strerror(errno)));
     }
     done += static_cast<size_t>(n);
   }
@@ -232,17 +233,17 @@ absl::StatusOr<Meta> ReadMeta(store::Database& db) {
   Meta m;
   ASSIGN_OR_RETURN(auto key, db.GetMeta("seen_key"));
   if (!key) return m;
-  const absl::Status garbled =
-      absl::DataLossError("the seen store's committed state in meta (seen_*) is garbled; the "
-                          "state was edited");
+  const absl::Status garbled = absl::DataLossError(
+      "the seen store's committed state in meta (seen_*) is garbled; the "
+      "state was edited");
   const std::optional<std::string> raw = common::HexDecode(*key);
   if (!raw || raw->size() != 16) return garbled;
   m.exists = true;
   m.key0 = GetU64(raw->data());
   m.key1 = GetU64(raw->data() + 8);
-  for (auto [name, out] : {std::pair{"seen_bytes", &m.bytes}, std::pair{"seen_records", &m.records},
-                           std::pair{"seen_covered", &m.covered},
-                           std::pair{"seen_next_file", &m.next_file}}) {
+  for (auto [name, out] :
+       {std::pair{"seen_bytes", &m.bytes}, std::pair{"seen_records", &m.records},
+        std::pair{"seen_covered", &m.covered}, std::pair{"seen_next_file", &m.next_file}}) {
     ASSIGN_OR_RETURN(auto v, db.GetMeta(name));
     if (v && !ParseU64(*v, out)) return garbled;
   }
@@ -283,10 +284,20 @@ uint64_t SipHash24(uint64_t k0, uint64_t k1, std::string_view data) {
   uint64_t v0 = 0x736f6d6570736575ull ^ k0, v1 = 0x646f72616e646f6dull ^ k1;
   uint64_t v2 = 0x6c7967656e657261ull ^ k0, v3 = 0x7465646279746573ull ^ k1;
   auto round = [&] {
-    v0 += v1; v1 = Rotl(v1, 13); v1 ^= v0; v0 = Rotl(v0, 32);
-    v2 += v3; v3 = Rotl(v3, 16); v3 ^= v2;
-    v0 += v3; v3 = Rotl(v3, 21); v3 ^= v0;
-    v2 += v1; v1 = Rotl(v1, 17); v1 ^= v2; v2 = Rotl(v2, 32);
+    v0 += v1;
+    v1 = Rotl(v1, 13);
+    v1 ^= v0;
+    v0 = Rotl(v0, 32);
+    v2 += v3;
+    v3 = Rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = Rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = Rotl(v1, 17);
+    v1 ^= v2;
+    v2 = Rotl(v2, 32);
   };
   const size_t n = data.size();
   const char* p = data.data();
@@ -323,13 +334,13 @@ class RunFile {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) return absl::NotFoundError(common::StrCat(path, " is missing"));
-      return absl::InternalError(common::StrCat("cannot open ", path, ": ",
-                                                std::strerror(errno)));
+      return absl::InternalError(common::StrCat("cannot open ", path, ": ", std::strerror(errno)));
     }
     std::unique_ptr<RunFile> r(new RunFile(path, number, fd));
     auto damaged = [&](std::string_view what) {
       return absl::DataLossError(common::StrCat(path, ", an index run of the seen store, is ",
-                                                "damaged (", what, "); the state was edited "
+                                                "damaged (", what,
+                                                "); the state was edited "
                                                 "or corrupted"));
     };
     struct stat st;
@@ -372,8 +383,8 @@ class RunFile {
       }
       at += want;
     }
-    RETURN_IF_ERROR(common::ReadAt(fd, static_cast<int64_t>(size - kRunTrailer), kRunTrailer,
-                                   path, &buf));
+    RETURN_IF_ERROR(
+        common::ReadAt(fd, static_cast<int64_t>(size - kRunTrailer), kRunTrailer, path, &buf));
     const crypto::Digest sum = hasher.Finish();
     if (std::memcmp(sum.data(), buf.data(), sum.size()) != 0) {
       return damaged("its SHA-256 does not match its content");
@@ -397,8 +408,8 @@ class RunFile {
   // Appends the record offsets of the entries with hash `h`.
   absl::Status Find(uint64_t h, std::vector<uint64_t>* offsets, std::string* buf) const {
     if (count_ == 0 || !MayContain(h)) return absl::OkStatus();
-    const size_t b = static_cast<size_t>(std::lower_bound(sparse_.begin(), sparse_.end(), h) -
-                                         sparse_.begin());
+    const size_t b =
+        static_cast<size_t>(std::lower_bound(sparse_.begin(), sparse_.end(), h) - sparse_.begin());
     for (uint64_t e = (b == 0 ? 0 : b - 1) * kSparseEvery; e < count_;) {
       const uint64_t n = std::min<uint64_t>(kSparseEvery, count_ - e);
       RETURN_IF_ERROR(Entries(e, n, buf));
@@ -441,8 +452,8 @@ class RunBuilder {
   static absl::StatusOr<RunBuilder> Create(std::string path, uint64_t number, uint64_t count) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
-      return absl::InternalError(common::StrCat("cannot create ", path, ": ",
-                                                std::strerror(errno)));
+      return absl::InternalError(
+          common::StrCat("cannot create ", path, ": ", std::strerror(errno)));
     }
     RunBuilder b(std::move(path), number, count, fd);
     std::string header(kRunMagic, 8);
@@ -453,8 +464,14 @@ class RunBuilder {
     return b;
   }
   RunBuilder(RunBuilder&& o) noexcept
-      : path_(std::move(o.path_)), number_(o.number_), count_(o.count_), blocks_(o.blocks_),
-        fd_(o.fd_), added_(o.added_), buf_(std::move(o.buf_)), bloom_(std::move(o.bloom_)),
+      : path_(std::move(o.path_)),
+        number_(o.number_),
+        count_(o.count_),
+        blocks_(o.blocks_),
+        fd_(o.fd_),
+        added_(o.added_),
+        buf_(std::move(o.buf_)),
+        bloom_(std::move(o.bloom_)),
         sparse_(std::move(o.sparse_)) {
     o.fd_ = -1;
   }
@@ -488,12 +505,11 @@ class RunBuilder {
     Put(bloom);
     RETURN_IF_ERROR(Drain());
     const crypto::Digest sum = hasher_.Finish();
-    RETURN_IF_ERROR(WriteAll(fd_, std::string_view(reinterpret_cast<const char*>(sum.data()),
-                                                   sum.size()),
-                             path_));
+    RETURN_IF_ERROR(WriteAll(
+        fd_, std::string_view(reinterpret_cast<const char*>(sum.data()), sum.size()), path_));
     if (::fdatasync(fd_) != 0) {
-      return absl::InternalError(common::StrCat("syncing ", path_, " failed: ",
-                                                std::strerror(errno)));
+      return absl::InternalError(
+          common::StrCat("syncing ", path_, " failed: ", std::strerror(errno)));
     }
     ::close(fd_);
     fd_ = -1;
@@ -508,8 +524,11 @@ class RunBuilder {
 
  private:
   RunBuilder(std::string path, uint64_t number, uint64_t count, int fd)
-      : path_(std::move(path)), number_(number), count_(count),
-        blocks_(std::max<uint64_t>(1, (count * kBloomBitsPerKey + 511) / 512)), fd_(fd),
+      : path_(std::move(path)),
+        number_(number),
+        count_(count),
+        blocks_(std::max<uint64_t>(1, (count * kBloomBitsPerKey + 511) / 512)),
+        fd_(fd),
         bloom_(blocks_ * 8, 0) {
     sparse_.reserve(count / kSparseEvery + 1);
   }
@@ -605,9 +624,10 @@ absl::Status Writer::Load() {
 
 absl::Status Writer::MigrateV3(bool table) {
   if (records_ != 0 || !runs_.empty()) {
-    return absl::DataLossError(common::StrCat(
-        "the state in ", db_.dir(), " has both a v3 `seen` table and a seen store; it was "
-        "edited"));
+    return absl::DataLossError(
+        common::StrCat("the state in ", db_.dir(),
+                       " has both a v3 `seen` table and a seen store; it was "
+                       "edited"));
   }
   // ORDER BY first_seq: the log is in acceptance order (the governance report relies on it).
   // The sort may be large, so it spills to a temporary file rather than to memory.
@@ -618,11 +638,11 @@ absl::Status Writer::MigrateV3(bool table) {
     ASSIGN_OR_RETURN(auto has_subject,
                      db_.Prepare("SELECT 1 FROM pragma_table_info('seen') WHERE name = 'subject'"));
     ASSIGN_OR_RETURN(bool subject_column, has_subject.Step());
-    ASSIGN_OR_RETURN(auto q, db_.Prepare(subject_column
-                                             ? "SELECT id, digest, first_seq, subject FROM seen "
-                                               "ORDER BY first_seq, id"
-                                             : "SELECT id, digest, first_seq, NULL FROM seen "
-                                               "ORDER BY first_seq, id"));
+    ASSIGN_OR_RETURN(auto q,
+                     db_.Prepare(subject_column ? "SELECT id, digest, first_seq, subject FROM seen "
+                                                  "ORDER BY first_seq, id"
+                                                : "SELECT id, digest, first_seq, NULL FROM seen "
+                                                  "ORDER BY first_seq, id"));
     crypto::Digest digest{};
     int64_t n = 0;
     while (true) {
@@ -702,6 +722,9 @@ absl::Status Writer::ReadRecord(uint64_t offset, Record* out) {
 absl::StatusOr<bool> Writer::Insert(std::string_view id, const crypto::Digest& digest,
                                     int64_t first_seq, std::string_view subject,
                                     crypto::Digest* existing) {
+  if (subject.size() > 0xFFFF || id.size() > 0xFFFFFFFFu) {
+    return absl::InvalidArgumentError("a seen record's id or subject column is too long");
+  }
   const uint64_t h = HashId(key0_, key1_, options_.hash_bits, id);
   auto same = [&](uint64_t offset) -> absl::StatusOr<bool> {
     RETURN_IF_ERROR(ReadRecord(offset, &probe_));
@@ -761,8 +784,7 @@ absl::Status Writer::WriteRun() {
 absl::Status Writer::MergeRuns() {
   // Size-tiered: the two newest runs merge while the older is under twice the newer, so the
   // sizes fall geometrically and there are about log2(N / memtable_limit) runs at most.
-  while (runs_.size() >= 2 &&
-         runs_[runs_.size() - 2]->count() < 2 * runs_.back()->count()) {
+  while (runs_.size() >= 2 && runs_[runs_.size() - 2]->count() < 2 * runs_.back()->count()) {
     const RunFile& a = *runs_[runs_.size() - 2];
     const RunFile& b = *runs_.back();
     const uint64_t number = next_file_++;
@@ -847,7 +869,8 @@ absl::StatusOr<std::unique_ptr<Reader>> Reader::Open(store::Database& db, Option
   ASSIGN_OR_RETURN(bool v3, HasV3Table(db));
   if (v3) {
     return absl::FailedPreconditionError(common::StrCat(
-        "the state in ", db.dir(), " is ", "loopgate.state/v3, written by an earlier build; "
+        "the state in ", db.dir(), " is ",
+        "loopgate.state/v3, written by an earlier build; "
         "a `loopgate run` on it (with any input, even an empty file) migrates it to ",
         store::kSchemaName));
   }
@@ -869,8 +892,8 @@ absl::StatusOr<std::unique_ptr<Reader>> Reader::Open(store::Database& db, Option
   if (m.bytes > 0) {
     r->fd_ = ::open(r->log_path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (r->fd_ < 0) {
-      return absl::DataLossError(common::StrCat(r->log_path_, " is missing but ", m.bytes,
-                                                " bytes of it were committed"));
+      return absl::DataLossError(
+          common::StrCat(r->log_path_, " is missing but ", m.bytes, " bytes of it were committed"));
     }
     struct stat st;
     if (::fstat(r->fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) < m.bytes) {
@@ -882,8 +905,8 @@ absl::StatusOr<std::unique_ptr<Reader>> Reader::Open(store::Database& db, Option
     auto run = RunFile::Open(dir + "/" + RunName(number), number, count);
     if (absl::IsNotFound(run.status())) {
       // A run's merge replaced it after this transaction's snapshot was taken.
-      return absl::UnavailableError(common::StrCat(
-          "the seen store in ", dir, " changed while it was being read; try again"));
+      return absl::UnavailableError(
+          common::StrCat("the seen store in ", dir, " changed while it was being read; try again"));
     }
     if (!run.ok()) return run.status();
     r->runs_.push_back(std::move(*run));

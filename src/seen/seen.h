@@ -85,9 +85,8 @@ class Writer {
   // The identity check and insert in one: if `id` is already recorded (committed, or staged
   // in this batch), returns false and sets `*existing` to its digest; otherwise stages a new
   // record and returns true. Errors: DataLoss when a stored record cannot be read back.
-  absl::StatusOr<bool> Insert(std::string_view id, const crypto::Digest& digest,
-                              int64_t first_seq, std::string_view subject,
-                              crypto::Digest* existing);
+  absl::StatusOr<bool> Insert(std::string_view id, const crypto::Digest& digest, int64_t first_seq,
+                              std::string_view subject, crypto::Digest* existing);
 
   // Writes and syncs the staged records; when the memtable holds memtable_limit records or
   // more, writes them as a new run (synced) and merges runs of similar size. May run

@@ -108,8 +108,8 @@ void ModelCheck(SeenTest& t, store::Database& db, Options o, int batches, uint32
       const crypto::Digest d = DigestOf(id + (rng() % 2 ? "" : "x"));
       const int64_t seq = static_cast<int64_t>(order.size()) + 1;
       crypto::Digest existing{};
-      auto inserted = w->Insert(id, d, seq, std::string(17, static_cast<char>(seq & 0x7F)),
-                                &existing);
+      auto inserted =
+          w->Insert(id, d, seq, std::string(17, static_cast<char>(seq & 0x7F)), &existing);
       ASSERT_TRUE(inserted.ok()) << inserted.status();
       auto it = model.find(id);
       if (it == model.end()) {
@@ -218,7 +218,10 @@ TEST_F(SeenTest, ReadersSeeOnlyTheCommittedPart) {
   EXPECT_EQ(rec.first_seq, 1);
   EXPECT_FALSE(*r->Find("b", &rec));
   int n = 0;
-  ASSERT_TRUE(r->ForEach([&](const Record&) { ++n; return absl::OkStatus(); }).ok());
+  ASSERT_TRUE(r->ForEach([&](const Record&) {
+                 ++n;
+                 return absl::OkStatus();
+               }).ok());
   EXPECT_EQ(n, 1);
 }
 
@@ -269,8 +272,7 @@ TEST_F(SeenTest, ADamagedRunFileIsDataLoss) {
   auto opened = Writer::Open(db(), o);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(opened.status().message().find("damaged"), std::string_view::npos)
-      << opened.status();
+  EXPECT_NE(opened.status().message().find("damaged"), std::string_view::npos) << opened.status();
   EXPECT_NE(opened.status().message().find(runs[0]), std::string_view::npos);
   auto read = Reader::Open(db(), o);
   ASSERT_FALSE(read.ok());
@@ -286,7 +288,8 @@ TEST_F(SeenTest, AV3StateIsMigratedOnFirstOpenByAWriter) {
   // A v3 state as the old schema made it: the `seen` table, ids in id order.
   ASSERT_TRUE(db().SetMeta("schema", "loopgate.state/v3").ok());
   ASSERT_TRUE(db().Exec("CREATE TABLE seen (id TEXT PRIMARY KEY, digest BLOB NOT NULL, "
-                        "first_seq INTEGER NOT NULL, subject BLOB) WITHOUT ROWID").ok());
+                        "first_seq INTEGER NOT NULL, subject BLOB) WITHOUT ROWID")
+                  .ok());
   auto ins = db().Prepare("INSERT INTO seen VALUES (?, ?, ?, ?)");
   ASSERT_TRUE(ins.ok());
   const std::vector<std::pair<std::string, int64_t>> rows = {
