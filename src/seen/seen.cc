@@ -395,6 +395,7 @@ class RunFile {
   ~RunFile() { ::close(fd_); }
 
   bool MayContain(uint64_t h) const {
+    if (bloom_.empty()) return true;  // Dropped (DropFilter): every lookup searches.
     const size_t block = BloomBlock(h, bloom_.size() / 8);
     const uint64_t* words = bloom_.data() + block * 8;
     const uint64_t m = BloomMix(h);
@@ -428,6 +429,10 @@ class RunFile {
     return common::ReadAt(fd_, static_cast<int64_t>(kRunHeader + first * kRunEntry),
                           static_cast<size_t>(n * kRunEntry), path_, buf);
   }
+
+  // Frees the bloom filter of a run about to be merged away, so a merge never holds the
+  // filters of its inputs and of its output at once. Lookups stay correct, only slower.
+  void DropFilter() { std::vector<uint64_t>().swap(bloom_); }
 
   uint64_t count() const { return count_; }
   uint64_t number() const { return number_; }
@@ -785,8 +790,10 @@ absl::Status Writer::MergeRuns() {
   // Size-tiered: the two newest runs merge while the older is under twice the newer, so the
   // sizes fall geometrically and there are about log2(N / memtable_limit) runs at most.
   while (runs_.size() >= 2 && runs_[runs_.size() - 2]->count() < 2 * runs_.back()->count()) {
-    const RunFile& a = *runs_[runs_.size() - 2];
-    const RunFile& b = *runs_.back();
+    RunFile& a = *runs_[runs_.size() - 2];
+    RunFile& b = *runs_.back();
+    a.DropFilter();
+    b.DropFilter();
     const uint64_t number = next_file_++;
     ASSIGN_OR_RETURN(RunBuilder out, RunBuilder::Create(dir_ + "/" + RunName(number), number,
                                                         a.count() + b.count()));
