@@ -11,6 +11,11 @@
 //   BM_LedgerAppend         ledger::Writer::Append, committing every 8192 entries as the router
 //                           does (Flush + SaveHead + COMMIT + BEGIN IMMEDIATE inside the timed
 //                           loop).
+//   BM_SeenInsert           The identity check and insert of one new event id, committing every
+//                           8192 as the router does (flush and sync, meta, COMMIT), for 1M
+//                           random UUID-like ids: /store is seen::Writer (src/seen), /sqlite
+//                           the `seen` table of loopgate.state/v3 (INSERT ... ON CONFLICT DO
+//                           NOTHING), for comparison. Read the CPU column: the syncs wait.
 //   BM_Attribution*         Multi-touch attribution (docs/attribution.md) over 1M unit journeys
 //                           generated with the channel mix of ChannelAttribution's Data.csv
 //                           (bench/journey_gen.h, seed 1), held in memory as the analytics sink
@@ -48,6 +53,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -69,6 +75,7 @@
 #include "catalog/catalog.h"
 #include "demo/rng.h"
 #include "common/line_reader.h"
+#include "common/text.h"
 #include "common/time.h"
 #include "consent/consent.h"
 #include "event/event.h"
@@ -80,6 +87,7 @@
 #include "merkle/prover.h"
 #include "merkle/verifier.h"
 #include "policy/policy.h"
+#include "seen/seen.h"
 #include "sink/sink.h"
 #include "store/store.h"
 #include "transform/transform.h"
@@ -403,6 +411,59 @@ void BM_LedgerAppend(benchmark::State& state) {
   Check("flush", writer->Flush());
   Check("save head", writer->SaveHead());
   Check("commit", db->Commit());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// 1M new random ids (36-character UUID-like text), committed in batches of 8192; the
+// subject column is 17 bytes, as for a patient event with two consent-requiring candidates.
+void BM_SeenInsert(benchmark::State& state, bool sqlite) {
+  TempDir dir;
+  auto db = Check("state", store::Database::Open(dir.path() + "/state"));
+  std::unique_ptr<seen::Writer> writer;
+  store::Statement insert;
+  if (sqlite) {
+    Check("table", db->Exec("CREATE TABLE v3_seen (id TEXT PRIMARY KEY, digest BLOB NOT NULL, "
+                            "first_seq INTEGER NOT NULL, subject BLOB) WITHOUT ROWID"));
+    insert = Check("prepare", db->Prepare("INSERT INTO v3_seen (id, digest, first_seq, subject) "
+                                          "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"));
+  } else {
+    writer = Check("seen", seen::Writer::Open(*db));
+  }
+  demo::Rng rng(1);
+  const std::string subject(17, 's');
+  std::string id;
+  crypto::Digest digest{}, existing{};
+  auto commit = [&] {
+    if (!sqlite) Check("flush", writer->Flush());
+    if (!sqlite) Check("save", writer->SaveHead());
+    Check("commit", db->Commit());
+    if (!sqlite) writer->AfterCommit();
+  };
+  Check("begin", db->Begin());
+  int64_t n = 0;
+  for (auto _ : state) {
+    const uint64_t a = rng.Next(), b = rng.Next();
+    id = common::HexEncode(std::string_view(reinterpret_cast<const char*>(&a), 8)) + "-" +
+         common::HexEncode(std::string_view(reinterpret_cast<const char*>(&b), 8)) + "-0000";
+    std::memcpy(digest.data(), &a, 8);
+    ++n;
+    if (sqlite) {
+      insert.Bind(1, id).BindBlob(2, digest.data(), digest.size()).Bind(3, n);
+      insert.BindBlob(4, subject.data(), subject.size());
+      Check("insert", insert.Run());
+    } else {
+      auto inserted = writer->Insert(id, digest, n, subject, &existing);
+      if (!inserted.ok() || !*inserted) {
+        state.SkipWithError("Insert failed");
+        return;
+      }
+    }
+    if (n % 8192 == 0) {
+      commit();
+      Check("begin", db->Begin());
+    }
+  }
+  commit();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 
@@ -804,6 +865,10 @@ void Register() {
   benchmark::RegisterBenchmark("BM_Transform/support_cases/evt-0007", BM_Transform,
                                std::string("support_cases"), std::string("evt-0007"));
   benchmark::RegisterBenchmark("BM_LedgerAppend", BM_LedgerAppend)->Arg(8192)->ArgName("batch");
+  benchmark::RegisterBenchmark("BM_SeenInsert/store/ids:1M", BM_SeenInsert, false)
+      ->Iterations(1'000'000);
+  benchmark::RegisterBenchmark("BM_SeenInsert/sqlite/ids:1M", BM_SeenInsert, true)
+      ->Iterations(1'000'000);
   benchmark::RegisterBenchmark("BM_ChainHash", BM_ChainHash);
   benchmark::RegisterBenchmark("BM_MerkleLeafHash", BM_MerkleLeafHash);
   benchmark::RegisterBenchmark("BM_CompactRangeAppend", BM_CompactRangeAppend);

@@ -157,7 +157,7 @@ TEST_F(BudgetTest, SurvivesReopeningTheState) {
             absl::StatusCode::kFailedPrecondition);
   auto schema = (*reopened)->GetMeta("schema");
   ASSERT_TRUE(schema.ok());
-  EXPECT_EQ(**schema, "loopgate.state/v3");
+  EXPECT_EQ(**schema, store::kSchemaName);
 }
 
 // Several connections (as several processes would have) spending at once never overspend.
@@ -245,7 +245,7 @@ TEST_F(BudgetTest, OtherTablesAreUntouched) {
     names.emplace_back(q->Text(0));
   }
   for (const char* t : {"agreements", "consents", "meta", "outputs", "policies", "privacy_budget",
-                        "privacy_spends", "quarantine_index", "quarantined", "runs", "seen"}) {
+                        "privacy_spends", "quarantine_index", "quarantined", "runs"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), t), names.end()) << t;
   }
 }

@@ -320,7 +320,7 @@ int DemoCommand(const DemoArgs& a) {
     std::printf("  %-46s %s (%s)\n", world_file(f.name).c_str(), what.c_str(),
                 Mib(f.bytes).c_str());
   }
-  std::printf("  %-46s ledger, seen ids, consent and agreement registries (SQLite)\n",
+  std::printf("  %-46s ledger and seen ids (files), registries (SQLite)\n",
               (state_dir + "/").c_str());
   for (size_t i = 0; i < (*catalog)->sinks.size(); ++i) {
     const auto& sink = (*catalog)->sinks[i];

@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "common/strings.h"
 #include "ledger/ledger.h"
+#include "seen/seen.h"
 #include "simdjson.h"
 #include "store/store.h"
 
@@ -20,12 +21,16 @@ int ExplainCommand(const std::string& state, const std::string& event_id, bool j
   if (entries->empty()) {
     // Accepted but with no ledger entry: its type permits no purpose any sink serves, so no
     // sink was a candidate and nothing was decided (routing.md section 2).
-    auto seen = (*db)->Prepare("SELECT 1 FROM seen WHERE id = ? AND first_seq = 0");
+    auto seen = seen::Reader::Open(**db);
+    // A run may have replaced an index run since the seen keys were read: read them again.
+    for (int attempt = 0; absl::IsUnavailable(seen.status()) && attempt < 9; ++attempt) {
+      seen = seen::Reader::Open(**db);
+    }
     if (!seen.ok()) return Fail(seen.status());
-    seen->Bind(1, event_id);
-    auto accepted = seen->Step();
+    seen::Record record;
+    auto accepted = (*seen)->Find(event_id, &record);
     if (!accepted.ok()) return Fail(accepted.status());
-    if (*accepted) {
+    if (*accepted && record.first_seq == 0) {
       std::printf("event %s\n  accepted and blocked: no sink serves a purpose its event type "
                   "permits, so no sink was a candidate and nothing was delivered\n",
                   event_id.c_str());

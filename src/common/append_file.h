@@ -35,6 +35,8 @@ class AppendFile {
   int64_t position() const { return position_; }
   // position() plus the staged bytes: where the next Append lands.
   int64_t end() const { return position_ + static_cast<int64_t>(staged_.size()); }
+  // The staged bytes, which land at position(); valid until the next Append or Flush.
+  std::string_view staged() const { return staged_; }
   const std::string& path() const { return path_; }
 
  private:

@@ -20,6 +20,7 @@
 #include "merkle/checkpoint.h"
 #include "merkle/proof_file.h"
 #include "merkle/prover.h"
+#include "seen/seen.h"
 
 namespace loopgate::ledger {
 namespace {
@@ -1007,10 +1008,10 @@ namespace {
 absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EventEntries(
     store::Database& db, std::string_view event_id) {
   std::vector<int64_t> firsts;
-  ASSIGN_OR_RETURN(auto seen, db.Prepare("SELECT first_seq FROM seen WHERE id = ?"));
-  seen.Bind(1, event_id);
-  ASSIGN_OR_RETURN(bool found, seen.Step());
-  if (found && seen.Int(0) > 0) firsts.push_back(seen.Int(0));
+  ASSIGN_OR_RETURN(auto seen, seen::Reader::Open(db));
+  seen::Record record;
+  ASSIGN_OR_RETURN(bool found, seen->Find(event_id, &record));
+  if (found && record.first_seq > 0) firsts.push_back(record.first_seq);
   ASSIGN_OR_RETURN(auto quarantined,
                    db.Prepare("SELECT seq FROM quarantine_index WHERE event_id = ?"));
   quarantined.Bind(1, event_id);
@@ -1066,12 +1067,17 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EventEntries(
 
 absl::StatusOr<std::vector<std::string>> EntriesForEvent(store::Database& db,
                                                          std::string_view event_id) {
-  return InSnapshot(db, [&]() -> absl::StatusOr<std::vector<std::string>> {
-    ASSIGN_OR_RETURN(auto entries, EventEntries(db, event_id));
-    std::vector<std::string> out;
-    for (auto& [seq, text] : entries) out.push_back(std::move(text));
-    return out;
-  });
+  // A run may replace the seen store's index runs while we read (Unavailable): read again
+  // from a newer snapshot.
+  for (int attempt = 0;; ++attempt) {
+    auto result = InSnapshot(db, [&]() -> absl::StatusOr<std::vector<std::string>> {
+      ASSIGN_OR_RETURN(auto entries, EventEntries(db, event_id));
+      std::vector<std::string> out;
+      for (auto& [seq, text] : entries) out.push_back(std::move(text));
+      return out;
+    });
+    if (!absl::IsUnavailable(result.status()) || attempt == 9) return result;
+  }
 }
 
 absl::StatusOr<std::string> SignCheckpoint(store::Database& db,
@@ -1119,7 +1125,20 @@ absl::StatusOr<std::string> LatestCheckpoint(store::Database& db) {
   return found ? std::string(q.Text(0)) : std::string();
 }
 
+namespace {
+absl::StatusOr<std::string> ProveEventOnce(store::Database& db, std::string_view event_id);
+}  // namespace
+
 absl::StatusOr<std::string> ProveEvent(store::Database& db, std::string_view event_id) {
+  for (int attempt = 0;; ++attempt) {  // As EntriesForEvent: again if the seen store changed.
+    auto proof = ProveEventOnce(db, event_id);
+    if (!absl::IsUnavailable(proof.status()) || attempt == 9) return proof;
+  }
+}
+
+namespace {
+
+absl::StatusOr<std::string> ProveEventOnce(store::Database& db, std::string_view event_id) {
   return InSnapshot(db, [&]() -> absl::StatusOr<std::string> {
     ASSIGN_OR_RETURN(std::string checkpoint, LatestCheckpoint(db));
     if (checkpoint.empty()) {
@@ -1143,6 +1162,8 @@ absl::StatusOr<std::string> ProveEvent(store::Database& db, std::string_view eve
     return merkle::BuildInclusionProofFile(*nodes, event_id, proven, checkpoint);
   });
 }
+
+}  // namespace
 
 absl::StatusOr<std::string> ProveConsistency(store::Database& db, uint64_t old_size,
                                              uint64_t new_size) {

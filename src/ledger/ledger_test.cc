@@ -1,4 +1,5 @@
 #include "ledger/ledger.h"
+#include "seen/seen.h"
 
 #include <unistd.h>
 
@@ -1271,15 +1272,25 @@ TEST_F(LedgerTest, ForEachEntryOfADamagedRowFailsWithDataLossAfterTheEntriesBefo
 
 // ---- EntriesForEvent ----
 
-// Records the router's bookkeeping for an accepted event (seen.first_seq) or a quarantine.
+// Records the router's bookkeeping for an accepted event (its seen record's first_seq, one
+// committed batch each) or a quarantine.
 class EntriesForEventTest : public LedgerTest {
  protected:
   void Seen(std::string_view id, int64_t first_seq) {
-    auto q = db_->Prepare("INSERT INTO seen (id, digest, first_seq) VALUES (?, x'00', ?)");
-    ASSERT_TRUE(q.ok());
-    q->Bind(1, id).Bind(2, first_seq);
-    ASSERT_TRUE(q->Run().ok());
+    if (seen_ == nullptr) {
+      auto w = seen::Writer::Open(*db_);
+      ASSERT_TRUE(w.ok()) << w.status();
+      seen_ = std::move(*w);
+    }
+    crypto::Digest existing{};
+    auto inserted = seen_->Insert(id, crypto::Digest{}, first_seq, "", &existing);
+    ASSERT_TRUE(inserted.ok() && *inserted) << id;
+    ASSERT_TRUE(db_->Begin().ok());
+    ASSERT_TRUE(seen_->Flush().ok());
+    ASSERT_TRUE(seen_->SaveHead().ok());
+    ASSERT_TRUE(db_->Commit().ok());
   }
+  std::unique_ptr<seen::Writer> seen_;
   void Quarantined(std::string_view id, int64_t seq) {
     auto q = db_->Prepare("INSERT INTO quarantine_index (event_id, seq) VALUES (?, ?)");
     ASSERT_TRUE(q.ok());

@@ -14,6 +14,7 @@
 #include "json/json.h"
 #include "ledger/ledger.h"
 #include "policy/policy.h"
+#include "seen/seen.h"
 
 namespace loopgate::report {
 namespace {
@@ -254,6 +255,7 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
   struct Event {
     bool open = false;
     std::string id;
+    int64_t first_seq = 0;  // Its first entry.
     int64_t run = 0;
     uint64_t line = 0;
     bool any_allow = false, any_revoked = false;
@@ -261,18 +263,39 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
     // required consent (2 allowed, 1 denied for a consent reason, 0 denied before the check).
     std::vector<std::pair<int, int>> states;
   } ev;
-  // The event's subject and which of its entries' sinks required consent (state.md,
-  // seen.subject): written by the router, since the ledger holds no subject ids.
-  ASSIGN_OR_RETURN(auto subject_of, db.Prepare("SELECT subject FROM seen WHERE id = ?"));
+  // The event's subject and which of its entries' sinks required consent (state.md section 7,
+  // the subject column): written by the router, since the ledger holds no subject ids. The
+  // seen records are in acceptance order, so they are read alongside the ledger: an accepted
+  // event's record is the one whose first_seq is its first entry; records with first_seq 0
+  // (no candidate sink, no entries) fall between them and are counted on the way.
+  ASSIGN_OR_RETURN(auto seen_reader, seen::Reader::Open(db));
+  auto records = seen_reader->Records();
+  seen::Record record;
+  bool have_record = false, records_done = false;
+  // Advances to the record of the event whose first entry is `first_seq`; false if none.
+  auto record_for = [&](int64_t first_seq) -> absl::StatusOr<bool> {
+    while (true) {
+      if (!have_record && !records_done) {
+        ASSIGN_OR_RETURN(have_record, records->Next(&record));
+        records_done = !have_record;
+      }
+      if (!have_record) return false;
+      if (record.first_seq == 0) {
+        ++r.blocked_no_candidate;
+      } else if (record.first_seq >= first_seq) {
+        return record.first_seq == first_seq;
+      }
+      have_record = false;
+    }
+  };
   SubjectCounter subjects;
   auto count_subject = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(bool found, record_for(ev.first_seq));
     if (std::none_of(ev.states.begin(), ev.states.end(),
                      [](const auto& p) { return p.first >= 0; })) {
       return absl::OkStatus();
     }
-    subject_of.Bind(1, ev.id);
-    ASSIGN_OR_RETURN(bool found, subject_of.Step());
-    const std::string_view subject = found ? subject_of.Blob(0) : std::string_view();
+    const std::string_view subject = found ? std::string_view(record.subject) : std::string_view();
     absl::Status s = absl::OkStatus();
     if (subject.size() > kSubjectDigestBytes) {
       const std::string_view digest = subject.substr(0, kSubjectDigestBytes);
@@ -284,7 +307,6 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
         }
       }
     }
-    subject_of.Reset();
     return s;
   };
   auto close_event = [&]() -> absl::Status {
@@ -333,6 +355,7 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
       RETURN_IF_ERROR(close_event());
       ev.open = true;
       ev.id.assign(f.event_id);
+      ev.first_seq = e.seq;
       ev.run = f.run;
       ev.line = f.line;
       ev.any_allow = ev.any_revoked = false;
@@ -363,9 +386,10 @@ absl::StatusOr<GovernanceReport> Governance(store::Database& db,
   }, ledger::Read::kFacts));
   RETURN_IF_ERROR(close_event());
 
-  // Accepted events with no candidate sink have no ledger entry; `seen` marks them.
-  RETURN_IF_ERROR(ForEachRow(db, "SELECT count(*) FROM seen WHERE first_seq = 0",
-                             [&](store::Statement& q) { r.blocked_no_candidate = q.Int(0); }));
+  // Accepted events with no candidate sink have no ledger entry; their seen records (first_seq
+  // 0) mark them: count the ones after the last event's record.
+  ASSIGN_OR_RETURN(bool past_end, record_for(std::numeric_limits<int64_t>::max()));
+  (void)past_end;
   r.accepted += r.blocked_no_candidate;
 
   RETURN_IF_ERROR(subjects.Finish([&](int purpose, int64_t seen, int64_t with, int64_t without,

@@ -3,6 +3,7 @@
 
 #include "report/governance.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -16,6 +17,7 @@
 #include "json/json.h"
 #include "ledger/ledger.h"
 #include "router/router.h"
+#include "seen/seen.h"
 #include "sink/sink.h"
 #include "store/scratch_state.h"
 
@@ -325,18 +327,20 @@ TEST_F(GovernanceTest, TextHasEverySection) {
 
 TEST_F(GovernanceTest, SubjectIdsAreNotStoredInTheClear) {
   ASSERT_NO_FATAL_FAILURE(Route(Events(), Out()));
-  // seen.subject: 16 bytes of salted digest, then the bitmap of consent-requiring candidates.
-  auto q = scratch_.db->Prepare("SELECT id, subject FROM seen ORDER BY id");
-  ASSERT_TRUE(q.ok());
+  // The subject column: 16 bytes of salted digest, then the bitmap of consent-requiring
+  // candidates.
+  auto reader = seen::Reader::Open(*scratch_.db);
+  ASSERT_TRUE(reader.ok()) << reader.status();
   std::vector<std::string> with_subject;
-  while (*q->Step()) {
-    if (q->IsNull(1)) continue;
-    with_subject.emplace_back(q->Text(0));
-    const std::string_view subject = q->Blob(1);
-    ASSERT_EQ(subject.size(), 17u);
-    EXPECT_EQ(subject[16], 0b11);  // Both candidates (care_team, lake) require consent.
-    EXPECT_EQ(subject.find("p1"), std::string_view::npos);
-  }
+  ASSERT_TRUE((*reader)->ForEach([&](const seen::Record& r) -> absl::Status {
+                 if (r.subject.empty()) return absl::OkStatus();
+                 with_subject.push_back(r.id);
+                 EXPECT_EQ(r.subject.size(), 17u);
+                 EXPECT_EQ(r.subject.back(), 0b11);  // Both candidates (care_team, lake).
+                 EXPECT_EQ(r.subject.find("p1"), std::string::npos);
+                 return absl::OkStatus();
+               }).ok());
+  std::sort(with_subject.begin(), with_subject.end());
   // e5 has no subject; e6's type has no candidate sink.
   EXPECT_THAT(with_subject, ElementsAre("e1", "e2", "e3", "e4", "e9"));
 }

@@ -17,6 +17,7 @@
 #include "json/json.h"
 #include "ledger/ledger.h"
 #include "policy/policy.h"
+#include "seen/seen.h"
 #include "sink/file/file_output.h"
 #include "sink/sink.h"
 
@@ -62,7 +63,7 @@ class Pipeline {
   absl::Status Quarantine(const event::Rejection& r, const event::Event* facts,
                           const common::Line& line);
   absl::Status Route(event::Event& ev, uint64_t line);
-  // The value of the event's `seen.subject` (docs/state.md), for the governance report's
+  // The event's seen-record subject column (docs/state.md section 7), for the governance report's
   // consent coverage; empty when it is NULL.
   const std::string& SubjectColumn(const event::Event& ev);
   absl::Status EnsureTransaction();
@@ -78,10 +79,11 @@ class Pipeline {
   std::unique_ptr<policy::Engine> engine_;
   std::unique_ptr<transform::Transformer> transformer_;
   std::unique_ptr<ledger::Writer> ledger_;
+  std::unique_ptr<seen::Writer> seen_;
   std::vector<std::unique_ptr<sink::Output>> outputs_;  // Per sink, catalog order.
   std::unique_ptr<sink::Output> quarantine_;
   std::vector<sink::Output*> all_outputs_;  // The sinks' outputs, then the quarantine.
-  store::Statement seen_lookup_, seen_insert_, quarantine_index_, save_position_;
+  store::Statement quarantine_index_, save_position_;
   store::Statement quarantined_lookup_, quarantined_insert_;
   policy::Decision decision_;
   // Per candidate sink of the current event: text its ledger entry points into.
@@ -97,7 +99,7 @@ class Pipeline {
   int64_t ledger_start_ = 0;
   std::vector<int64_t> delivered_;  // Per sink.
   Summary summary_;
-  // Consent coverage (docs/state.md, seen.subject): per event type, the bitmap of its
+  // Consent coverage (docs/state.md section 7, the subject column): per event type, the bitmap of its
   // candidate sinks that require consent for its subject type (empty: none does), and the key
   // of the subject digests.
   std::vector<std::string> consent_bits_;
@@ -111,6 +113,10 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
   agreements_ = std::make_unique<consent::AgreementView>(std::move(agreements));
   consents_ = std::make_unique<consent::ConsentView>(db_, options_.as_of);
   engine_ = std::make_unique<policy::Engine>(catalog_, *consents_, *agreements_, options_.as_of);
+  // The seen store first: it migrates a loopgate.state/v3 state in its own transaction.
+  seen::Options seen_options;
+  if (options_.seen_memtable_limit > 0) seen_options.memtable_limit = options_.seen_memtable_limit;
+  ASSIGN_OR_RETURN(seen_, seen::Writer::Open(db_, seen_options));
   ASSIGN_OR_RETURN(ledger_, ledger::Writer::Open(db_, catalog_.policy_version));
   ledger_start_ = ledger_->size();
 
@@ -123,10 +129,6 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
   all_outputs_.push_back(quarantine_.get());
   delivered_.assign(outputs_.size(), 0);
 
-  ASSIGN_OR_RETURN(seen_lookup_, db_.Prepare("SELECT digest FROM seen WHERE id = ?"));
-  ASSIGN_OR_RETURN(seen_insert_,
-                   db_.Prepare("INSERT INTO seen (id, digest, first_seq, subject) "
-                               "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"));
   ASSIGN_OR_RETURN(quarantine_index_,
                    db_.Prepare("INSERT INTO quarantine_index (event_id, seq) VALUES (?, ?)"));
   ASSIGN_OR_RETURN(quarantined_lookup_, db_.Prepare("SELECT 1 FROM quarantined WHERE digest = ?"));
@@ -231,25 +233,14 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
     return Quarantine(rejection_, envelope_read ? &event_ : nullptr, line);
   }
   // Identity: same id and content is a duplicate; same id, other content a conflict. A new id
-  // (the common case) costs one statement: the insert that marks it seen. Its first ledger
-  // entry will be the next one, unless its type has no candidate sink (then 0, no entries).
+  // (the common case) is recorded by the same call that looks it up. Its first ledger entry
+  // will be the next one, unless its type has no candidate sink (then 0, no entries).
   const int64_t first_seq = event_.type_def->candidate_sinks.empty() ? 0 : ledger_->size() + 1;
-  seen_insert_.Bind(1, event_.id)
-      .BindBlob(2, event_.content_digest.data(), event_.content_digest.size())
-      .Bind(3, first_seq);
-  if (const std::string& subject = SubjectColumn(event_); !subject.empty()) {
-    seen_insert_.BindBlob(4, subject.data(), subject.size());
-  }
-  RETURN_IF_ERROR(seen_insert_.Run());
-  if (sqlite3_changes(db_.raw()) == 0) {
-    seen_lookup_.Bind(1, event_.id);
-    ASSIGN_OR_RETURN(bool found, seen_lookup_.Step());
-    const bool same = found && seen_lookup_.Blob(0) ==
-                                   std::string_view(reinterpret_cast<const char*>(
-                                                        event_.content_digest.data()),
-                                                    event_.content_digest.size());
-    seen_lookup_.Reset();
-    if (same) {
+  crypto::Digest existing{};
+  ASSIGN_OR_RETURN(bool inserted, seen_->Insert(event_.id, event_.content_digest, first_seq,
+                                                SubjectColumn(event_), &existing));
+  if (!inserted) {
+    if (existing == event_.content_digest) {
       ++summary_.duplicates;
       return absl::OkStatus();
     }
@@ -416,7 +407,7 @@ absl::Status Pipeline::CommitBatch() {
   // The ledger's files are flushed alongside, in this thread.
   std::vector<std::string> errors(all.size());
   std::vector<sink::FlushStatus> statuses(all.size());
-  absl::Status ledger_flushed;
+  absl::Status ledger_flushed, seen_flushed;
   {
     std::vector<std::thread> flushers;
     for (size_t i = 0; i < all.size(); ++i) {
@@ -427,6 +418,7 @@ absl::Status Pipeline::CommitBatch() {
         }
       });
     }
+    flushers.emplace_back([&] { seen_flushed = seen_->Flush(); });
     ledger_flushed = ledger_->Flush();
     for (auto& t : flushers) t.join();
   }
@@ -437,13 +429,16 @@ absl::Status Pipeline::CommitBatch() {
                                                       "redone by the next run"));
   };
   if (!ledger_flushed.ok()) return abandon(std::string(ledger_flushed.message()));
+  if (!seen_flushed.ok()) return abandon(std::string(seen_flushed.message()));
   for (size_t i = 0; i < all.size(); ++i) {
     if (statuses[i] != sink::FlushStatus::kDelivered) return abandon(errors[i]);
     save_position_.Bind(1, all[i]->key()).Bind(2, all[i]->Position());
     RETURN_IF_ERROR(save_position_.Run());
   }
   RETURN_IF_ERROR(ledger_->SaveHead());
+  RETURN_IF_ERROR(seen_->SaveHead());
   RETURN_IF_ERROR(db_.Commit());
+  seen_->AfterCommit();
   in_transaction_ = false;
   pending_ = 0;
   return absl::OkStatus();

@@ -28,6 +28,9 @@ struct Options {
   size_t batch_events = 8192;
   // When the input pauses this long (a pipe from a live producer), commit what has arrived.
   int flush_ms = 1000;
+  // Records the seen store indexes in memory before it writes an index run (docs/state.md
+  // section 7); 0 for its default. Small values are for tests.
+  size_t seen_memtable_limit = 0;
   // Called now and then with (lines read, bytes read, done); for progress display. The last
   // call, after the final commit, has done = true.
   std::function<void(uint64_t, uint64_t, bool)> progress;

@@ -26,7 +26,8 @@ absl::Status SqlError(sqlite3* db, std::string_view what) {
   return absl::InternalError(common::StrCat("state store: ", what, ": ", sqlite3_errmsg(db)));
 }
 
-// Version 3 of the state schema (docs/state.md); v3 keeps the ledger in files under <state>/ledger/.
+// Version 4 of the state schema (docs/state.md); the ledger (since v3) and the seen ids (since
+// v4) are kept in files under <state>/ledger/ and <state>/seen/.
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consents (
@@ -53,12 +54,6 @@ CREATE TABLE IF NOT EXISTS agreements (
   recorded_s INTEGER NOT NULL, recorded_ns INTEGER NOT NULL,
   record TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS seen (
-  id TEXT PRIMARY KEY,
-  digest BLOB NOT NULL,               -- SHA-256 of the event's RFC 8785 content
-  first_seq INTEGER NOT NULL,         -- its first ledger entry
-  subject BLOB                        -- for consent coverage: subject digest + sink bitmap
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS policies (
   id INTEGER PRIMARY KEY,
   version TEXT NOT NULL UNIQUE        -- a catalog's policy version, "sha256:<hex>"
@@ -287,7 +282,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenReadOnly(const std::stri
     if (!meta.ok()) return meta.status();
     schema = std::move(*meta);
   }
-  if (!schema || *schema != kSchemaName) {
+  if (!schema || (*schema != kSchemaName && *schema != kPreviousSchemaName)) {
     return absl::FailedPreconditionError(common::StrCat("state in ", dir, " has schema ",
                                                         schema ? *schema : std::string("(none)"),
                                                         "; this build reads ", kSchemaName));
@@ -320,26 +315,31 @@ absl::Status Database::Migrate() {
   if (!s.ok()) return s;
   auto existing = GetMeta("schema");
   if (!existing.ok()) return existing.status();
-  if (existing->has_value() && **existing != kSchemaName) {
+  if (existing->has_value() && **existing != kSchemaName && **existing != kPreviousSchemaName) {
     return absl::FailedPreconditionError(common::StrCat(
         "state in ", dir_, " has schema ", **existing, "; this build reads ", kSchemaName,
         ". Route into a new state directory (there is no migration from earlier layouts)"));
   }
   s = Exec(kSchema);
   if (!s.ok()) return s;
-  // Columns added within this schema version: a state made before them gains them (NULL).
+  // A v3 state keeps its `seen` table until a run migrates it (src/seen). Columns added
+  // within v3: a state made before them gains them (NULL).
+  auto has_seen = Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen'");
+  if (!has_seen.ok()) return has_seen.status();
+  auto seen_table = has_seen->Step();
+  if (!seen_table.ok()) return seen_table.status();
   auto has_subject = Prepare("SELECT 1 FROM pragma_table_info('seen') WHERE name = 'subject'");
   if (!has_subject.ok()) return has_subject.status();
   auto found = has_subject->Step();
   if (!found.ok()) return found.status();
-  if (!*found) {
+  if (*seen_table && !*found) {
     s = Exec("ALTER TABLE seen ADD COLUMN subject BLOB");
     if (!s.ok()) return s;
   }
   auto schema = GetMeta("schema");
   if (!schema.ok()) return schema.status();
   if (!schema->has_value()) return SetMeta("schema", kSchemaName);
-  if (**schema != kSchemaName) {
+  if (**schema != kSchemaName && **schema != kPreviousSchemaName) {
     return absl::FailedPreconditionError(common::StrCat(
         "state in ", dir_, " has schema ", **schema, "; this build reads ", kSchemaName));
   }

@@ -1,7 +1,7 @@
 #pragma once
 // The embedded state store: one SQLite database in WAL mode inside the state directory
-// (docs/state.md). Holds the consent and agreement registries, the ids already seen, the audit
-// ledger, the committed positions of sink outputs, the run history and the differential-privacy
+// (docs/state.md). Holds the consent and agreement registries, the committed lengths of the
+// audit ledger's and the seen ids' files (src/ledger, src/seen), the committed positions of sink outputs, the run history and the differential-privacy
 // budgets of measurement studies (src/analytics/privacy_budget.h).
 //
 // A Database is used by one thread at a time. Statements borrow their Database and must not
@@ -19,8 +19,11 @@
 
 namespace loopgate::store {
 
-// The persisted schema's name and version; Open() refuses a state of another version.
-inline constexpr std::string_view kSchemaName = "loopgate.state/v3";
+// The persisted schema's name and version; Open() refuses a state of another version, except
+// kPreviousSchemaName: a v3 state opens as it is (its ids still in the `seen` table) until the
+// seen store's writer migrates it (src/seen/seen.h, docs/state.md section 8).
+inline constexpr std::string_view kSchemaName = "loopgate.state/v4";
+inline constexpr std::string_view kPreviousSchemaName = "loopgate.state/v3";
 
 class Statement {
  public:

@@ -63,32 +63,42 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   EXPECT_EQ(**schema, kSchemaName);
 
   const std::set<std::string> tables = Tables(*db);
-  for (const char* want : {"meta", "consents", "agreements", "seen", "policies",
+  for (const char* want : {"meta", "consents", "agreements", "policies",
                            "quarantine_index", "quarantined", "outputs", "runs", "run_sinks",
                            "checkpoints", "signing_keys", "privacy_budget", "privacy_spends"}) {
     EXPECT_TRUE(tables.count(want)) << "missing table " << want;
   }
-  // The ledger's entries live in files under <state>/ledger/, not in the database.
+  // The ledger's entries and the seen ids live in files under <state>/ledger/ and
+  // <state>/seen/ (src/seen), not in the database.
   EXPECT_FALSE(tables.count("ledger"));
+  EXPECT_FALSE(tables.count("seen"));
 }
 
-TEST_F(StoreTest, OpenAddsTheSeenSubjectColumnToAnOlderV2State) {
+TEST_F(StoreTest, AV3StateOpensAsItIsAndGainsTheSubjectColumn) {
   const std::string dir = root_ + "/old";
   {
     auto db = MustOpen(dir);
     ASSERT_NE(db, nullptr);
-    // As a v2 state written before the column existed.
-    ASSERT_TRUE(db->Exec("DROP TABLE seen; CREATE TABLE seen (id TEXT PRIMARY KEY, digest BLOB "
+    // As a v3 state written before the subject column existed; the seen store's writer
+    // migrates it (src/seen), the store itself only opens it.
+    ASSERT_TRUE(db->SetMeta("schema", kPreviousSchemaName).ok());
+    ASSERT_TRUE(db->Exec("CREATE TABLE seen (id TEXT PRIMARY KEY, digest BLOB "
                          "NOT NULL, first_seq INTEGER NOT NULL) WITHOUT ROWID; "
                          "INSERT INTO seen VALUES ('e-1', x'00', 1);").ok());
   }
   auto db = MustOpen(dir);
   ASSERT_NE(db, nullptr);
+  auto schema = db->GetMeta("schema");
+  ASSERT_TRUE(schema.ok());
+  EXPECT_EQ(**schema, kPreviousSchemaName);
   auto q = db->Prepare("SELECT id, subject FROM seen");
   ASSERT_TRUE(q.ok()) << q.status();
   ASSERT_TRUE(*q->Step());
   EXPECT_EQ(q->Text(0), "e-1");
   EXPECT_TRUE(q->IsNull(1));
+  db.reset();
+  auto read_only = Database::OpenReadOnly(dir);
+  EXPECT_TRUE(read_only.ok()) << read_only.status();
 }
 
 TEST_F(StoreTest, ScratchDatabaseIsEmptyPrivateAndUsable) {
