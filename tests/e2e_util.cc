@@ -71,6 +71,29 @@ Result RunLoopgate(const std::vector<std::string>& args, const std::string& stdi
   return r;
 }
 
+Result RunPython(const std::string& script, const std::string& arg) {
+  TempDir io;
+  const std::string out = io / "out", err = io / "err";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    std::string py = "python3", s = script, a = arg;
+    char* argv[] = {py.data(), s.data(), a.data(), nullptr};
+    ::execvp(argv[0], argv);
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Result r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  r.out = ReadFile(out);
+  r.err = ReadFile(err);
+  return r;
+}
+
 pid_t StartLoopgate(const std::vector<std::string>& args) {
   return Spawn(args, "", "/dev/null", "/dev/null");
 }

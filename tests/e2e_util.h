@@ -34,6 +34,8 @@ struct Result {
 
 // Runs Binary() with `args`, stdin from `stdin_path` (or /dev/null), and waits.
 Result RunLoopgate(const std::vector<std::string>& args, const std::string& stdin_path = "");
+// Runs `python3 script arg`, capturing its output and exit status.
+Result RunPython(const std::string& script, const std::string& arg);
 
 // Starts Binary() with `args` without waiting; stdout/stderr go to /dev/null.
 pid_t StartLoopgate(const std::vector<std::string>& args);

@@ -43,29 +43,6 @@ std::string RecipeFromDoc() {
   return doc.substr(body, close - body + 1);
 }
 
-Result RunPython(const std::string& script, const std::string& arg) {
-  TempDir io;
-  const std::string out = io / "out", err = io / "err";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    std::string py = "python3", s = script, a = arg;
-    char* argv[] = {py.data(), s.data(), a.data(), nullptr};
-    ::execvp(argv[0], argv);
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  Result r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
-}
-
 class ReleaseCli : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -12,6 +12,9 @@ namespace loopgate::common {
 // Lowercase hex of `bytes`.
 std::string HexEncode(std::string_view bytes);
 
+// `s` with & < > " ' as HTML entities: safe in text and in quoted attribute values.
+std::string EscapeHtml(std::string_view s);
+
 // Decodes hex (either case); nullopt on odd length or a non-hex digit.
 std::optional<std::string> HexDecode(std::string_view hex);
 

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "common/strings.h"
+#include "common/text.h"
 
 namespace loopgate::matrix {
 
@@ -127,20 +128,6 @@ std::string ConsentText(const Matrix& m, size_t type, const Route& route) {
 // ---------------------------------------------------------------------------------------------
 // Escaping.
 
-std::string EscapeHtml(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
 
 std::string EscapeMarkdown(std::string_view s) {
   auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
@@ -340,7 +327,7 @@ void MarkdownTable(const Table& t, std::string* out) {
 
 void HtmlTable(const Table& t, std::string* out) {
   *out += "<table>\n<thead><tr>";
-  for (const auto& h : t.header) common::StrAppend(out, "<th>", EscapeHtml(h), "</th>");
+  for (const auto& h : t.header) common::StrAppend(out, "<th>", common::EscapeHtml(h), "</th>");
   *out += "</tr></thead>\n<tbody>\n";
   for (const auto& r : t.rows) {
     *out += "<tr>";
@@ -352,7 +339,7 @@ void HtmlTable(const Table& t, std::string* out) {
       } else if (cell == "-") {
         cls = " class=\"none\"";
       }
-      common::StrAppend(out, "<td", cls, ">", EscapeHtml(cell), "</td>");
+      common::StrAppend(out, "<td", cls, ">", common::EscapeHtml(cell), "</td>");
     }
     *out += "</tr>\n";
   }
@@ -384,7 +371,7 @@ std::string RenderHtml(const Matrix& m) {
   const Catalog& c = *m.catalog;
   std::string out = common::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>",
-      EscapeHtml(Title(c)),
+      common::EscapeHtml(Title(c)),
       "</title>\n<style>\n"
       "body{font-family:sans-serif;margin:2em;color:#222}\n"
       "table{border-collapse:collapse;margin-bottom:2em;font-size:0.9em}\n"
@@ -393,10 +380,10 @@ std::string RenderHtml(const Matrix& m) {
       "td.dropped{color:#777}\n"
       "td.none{color:#aaa;text-align:center}\n"
       "</style>\n</head>\n<body>\n<h1>",
-      EscapeHtml(Title(c)), "</h1>\n<p>", EscapeHtml(Provenance(c)),
-      "</p>\n<h2>Fields and sinks</h2>\n<p>", EscapeHtml(kFieldsNote), "</p>\n");
+      common::EscapeHtml(Title(c)), "</h1>\n<p>", common::EscapeHtml(Provenance(c)),
+      "</p>\n<h2>Fields and sinks</h2>\n<p>", common::EscapeHtml(kFieldsNote), "</p>\n");
   HtmlTable(FieldsTable(m), &out);
-  common::StrAppend(&out, "<h2>Conditions</h2>\n<p>", EscapeHtml(kConditionsNote), "</p>\n");
+  common::StrAppend(&out, "<h2>Conditions</h2>\n<p>", common::EscapeHtml(kConditionsNote), "</p>\n");
   HtmlTable(ConditionsTable(m), &out);
   out += "<h2>Event types</h2>\n";
   HtmlTable(EventTypesTable(m), &out);

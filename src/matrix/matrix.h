@@ -67,7 +67,6 @@ std::string RenderCsv(const Matrix& m);
 std::string RenderHtml(const Matrix& m);
 
 // Escapes for each format (exposed for tests).
-std::string EscapeHtml(std::string_view s);      // & < > " ' as entities.
 std::string EscapeMarkdown(std::string_view s);  // Table-safe: | \ ` * [ ] < > & and newlines.
 std::string CsvCell(std::string_view s);         // Quoted as needed; formula-looking cells get '.
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -197,7 +198,7 @@ TEST(MatrixEscaping, MarkdownCellsCannotBreakTheTable) {
 }
 
 TEST(MatrixEscaping, EscapeFunctions) {
-  EXPECT_EQ(EscapeHtml("<a href=\"x\">'&'</a>"),
+  EXPECT_EQ(common::EscapeHtml("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   EXPECT_EQ(EscapeMarkdown("patient_id"), "patient_id");  // Inside a word: literal.
   EXPECT_EQ(EscapeMarkdown("_a_"), "\\_a\\_");

@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "common/strings.h"
+#include "common/text.h"
 
 namespace loopgate::report {
 namespace {
@@ -94,17 +95,17 @@ std::string ConfidenceLabel(double c) { return Trim(c * 100, 1) + "%"; }
 // "2026-11-24T10:00:00Z" -> "2026-11-24 10:00 UTC"; anything else is shown as given (escaped).
 std::string When(std::string_view t) {
   if (t.size() >= 17 && t[10] == 'T' && t.ends_with("Z")) {
-    return StrCat(HtmlEscape(t.substr(0, 10)), " ", HtmlEscape(t.substr(11, 5)), " UTC");
+    return StrCat(common::EscapeHtml(t.substr(0, 10)), " ", common::EscapeHtml(t.substr(11, 5)), " UTC");
   }
-  return HtmlEscape(t);
+  return common::EscapeHtml(t);
 }
 
 std::string Day(std::string_view t) {
-  return t.size() >= 10 && t.size() > 10 && t[10] == 'T' ? HtmlEscape(t.substr(0, 10))
-                                                          : HtmlEscape(t);
+  return t.size() >= 10 && t.size() > 10 && t[10] == 'T' ? common::EscapeHtml(t.substr(0, 10))
+                                                          : common::EscapeHtml(t);
 }
 
-std::string Esc(std::string_view s) { return HtmlEscape(s); }
+std::string Esc(std::string_view s) { return common::EscapeHtml(s); }
 
 // ---- Words --------------------------------------------------------------------------------
 
@@ -1011,21 +1012,6 @@ void RunSection(const StudyResult& r, std::string* out) {
 
 }  // namespace
 
-std::string HtmlEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
 
 std::string RenderStudyHtml(const StudyResult& r) {
   const Labels l = LabelsFor(r);

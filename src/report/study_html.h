@@ -32,8 +32,4 @@ std::string RenderStudyHtml(const study::StudyResult& result);
 // Parses and checks `result_json` (ParseStudyResult's errors), then renders it.
 absl::StatusOr<std::string> RenderStudyHtml(std::string_view result_json);
 
-// `s` with & < > " ' replaced by character references: safe as HTML text and as a quoted
-// attribute value.
-std::string HtmlEscape(std::string_view s);
-
 }  // namespace loopgate::report

@@ -9,6 +9,7 @@
 #include <regex>
 #include <string>
 
+#include "common/text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "report/study_result.h"
@@ -81,9 +82,9 @@ TEST(StudyHtml, EverySectionIsPresent) {
                                                                : std::string(" id=\"") + id + "\"")))
         << id;
   }
-  EXPECT_THAT(html, HasSubstr(HtmlEscape(r->question)));
-  EXPECT_THAT(html, HasSubstr(HtmlEscape(r->answer)));
-  EXPECT_THAT(html, HasSubstr(HtmlEscape(r->caveat)));
+  EXPECT_THAT(html, HasSubstr(common::EscapeHtml(r->question)));
+  EXPECT_THAT(html, HasSubstr(common::EscapeHtml(r->answer)));
+  EXPECT_THAT(html, HasSubstr(common::EscapeHtml(r->caveat)));
   // Lift chart (SVG, with a zero line), time-to-outcome curves, attribution per model.
   EXPECT_THAT(html, HasSubstr("class=\"zero\""));
   EXPECT_THAT(html, HasSubstr("median "));
@@ -98,7 +99,7 @@ TEST(StudyHtml, EverySectionIsPresent) {
   EXPECT_THAT(html, HasSubstr("ε = 0.5"));
   EXPECT_THAT(html, HasSubstr("ε = 1.5"));
   EXPECT_THAT(html, HasSubstr("1,718 of 1,850"));  // consent coverage
-  EXPECT_THAT(html, HasSubstr(HtmlEscape(r->minimized_share.note)));
+  EXPECT_THAT(html, HasSubstr(common::EscapeHtml(r->minimized_share.note)));
   // Run facts.
   EXPECT_THAT(html, HasSubstr(r->file_sha256));
   EXPECT_THAT(html, HasSubstr("seq 2,460,001"));
