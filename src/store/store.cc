@@ -13,7 +13,7 @@ namespace {
 
 // Process-wide SQLite settings, applied once before the first connection opens. Memory
 // statistics off: with them on, every sqlite3_malloc takes a global mutex, which cost about 2%
-// of a run's CPU (docs/performance.md, "Smaller costs").
+// of a run's CPU (docs/performance.md section 15).
 void ConfigureSqliteOnce() {
   static const bool configured = [] {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);  // SQLITE_MISUSE if already initialized: harmless.
