@@ -68,6 +68,27 @@ void ExpectNoSmallCounts(simdjson::dom::element e, int64_t k, const std::string&
   }
 }
 
+// Time to outcome and attribution count the same units as the overall lift table: they are
+// released only where that table released the arms, so no suppressed count can be derived by
+// combining them (e.g. an arm's units from time to outcome, minus a released cell).
+void ExpectNothingReleasedBesideASuppressedArm(simdjson::dom::element res) {
+  simdjson::dom::element overall = res["lift"]["overall"];
+  const bool arm_released[2] = {!overall["exposed"]["units"].is_null(),
+                                !overall["comparison"]["units"].is_null()};
+  size_t a = 0;
+  for (simdjson::dom::element g : res["time_to_outcome"]["groups"].get_array()) {
+    if (a < 2 && !arm_released[a]) {
+      EXPECT_TRUE(g["units"].is_null()) << "time to outcome of arm " << a << " released beside "
+                                        << "its suppressed lift row";
+    }
+    ++a;
+  }
+  if (!arm_released[0] || !arm_released[1]) {
+    EXPECT_EQ(res["attribution"]["journeys"].get_int64().value(), 0)
+        << "attribution released beside a suppressed lift arm";
+  }
+}
+
 class DemoWorld {
  public:
   explicit DemoWorld(const std::string& size) {
@@ -120,6 +141,7 @@ void CheckPlantedEffects(const DemoWorld& world, bool require_estimable) {
     }
     EXPECT_TRUE(found) << "no release entry " << seq << " for " << campaign;
     ExpectNoSmallCounts(res, 11, "result");
+    ExpectNothingReleasedBesideASuppressedArm(res);
     // Each point of a time-to-outcome curve after t = 0 stands for at least k outcomes since
     // the previous one, so a curve has at most outcomes / k of them.
     for (simdjson::dom::element g : res["time_to_outcome"]["groups"].get_array()) {
@@ -227,6 +249,7 @@ TEST(StudyE2E, AccountUnitsComeFromTheReferenceData) {
   EXPECT_EQ(std::string_view(res["study"]["unit"].get_string().value()), "account");
   EXPECT_EQ(res["privacy"]["k"].get_int64().value(), 2);
   ExpectNoSmallCounts(res, 2, "result");
+  ExpectNothingReleasedBesideASuppressedArm(res);
   simdjson::dom::element holdout = res["lift"]["overall"]["comparison"];
   ASSERT_TRUE(holdout["units"].is_int64()) << "the holdout's accounts were not released";
   EXPECT_EQ(holdout["units"].get_int64().value(), holdout_accounts);

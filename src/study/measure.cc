@@ -1008,19 +1008,27 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
   }
   j.Close(']').Close('}');
 
-  // Time to outcome.
+  // Time to outcome. An arm's units and outcomes are the same counts as its row in the overall
+  // lift table, so they are released only where that table released them: otherwise they
+  // would undo its (complementary) suppression.
+  const analytics::ReleasedLiftRow& total_row = overall.total;
+  const bool arm_released[2] = {
+      total_row.exposed_units.released() && total_row.exposed_outcomes.released(),
+      total_row.holdout_units.released() && total_row.holdout_outcomes.released()};
   j.Key("time_to_outcome").Open('{').Key("time_unit").Str("days").Key("groups").Open('[');
   for (int a = 0; a < 2; ++a) {
     const analytics::KaplanMeierCurve curve = survival[a].Curve();
     j.Open('{').Key("arm").Str(a == 0 ? "exposed" : "comparison");
     std::optional<analytics::TimeToOutcome> released;
-    if (!dp) {
+    if (!dp && arm_released[a]) {
       auto summary = analytics::SummarizeTimeToOutcome(curve);
       if (summary.ok()) released = analytics::ReleaseTimeToOutcome(*summary, so);
     }
     if (!released) {
       j.Key("units").Null().Key("outcomes").Null();
-      j.Key("suppressed").Str(dp ? "primary" : "small_group");
+      j.Key("suppressed").Str(dp                ? "primary"
+                              : !arm_released[a] ? "complementary"
+                                                 : "small_group");
       j.Key("median").Null().Key("quantiles").Open('[').Close(']').Key("curve").Open('[').Close(']');
     } else {
       j.Key("units").Int(released->units).Key("outcomes").Int(released->events).Key("suppressed").Null();
@@ -1084,7 +1092,11 @@ absl::StatusOr<Measurement> Measure(const Study& study, const MeasureOptions& op
     int64_t conversions = 0;
     for (const auto& jr : journeys) conversions += static_cast<int64_t>(jr.conversions);
     const int64_t n = static_cast<int64_t>(journeys.size());
-    const bool release = study.attribution.enabled && !dp && n >= so.k &&
+    // Journeys and conversions are counts of the study's units: released only when the
+    // overall lift table released both arms, so they cannot be combined with it to derive a
+    // count it withheld.
+    const bool release = study.attribution.enabled && !dp && arm_released[0] && arm_released[1] &&
+                         n >= so.k &&
                          (conversions == 0 || conversions >= so.k) &&
                          (n - conversions == 0 || n - conversions >= so.k);
     j.Key("journeys").Int(release ? n : 0).Key("conversions").Int(release ? conversions : 0);
