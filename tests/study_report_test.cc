@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gmock/gmock.h"
+#include "simdjson.h"
 #include "gtest/gtest.h"
 #include "tests/e2e_util.h"
 
@@ -289,6 +290,31 @@ TEST(StudyReportBrowser, TheBrowsersDomCarriesTheAnswer) {
                        "against 32.5% before: +8.9 points (95% CI +4.3 to +13.4), p < 0.001. "
                        "Pre/post comparison: weaker evidence.")));
   EXPECT_THAT(dom, HasSubstr("Weaker evidence: pre/post, no holdout"));
+  EXPECT_THAT(dom, HasSubstr("<svg class=\"chart\""));
+}
+
+// Not a fixture: the demo world measured now, rendered, and read back from Chromium's DOM.
+TEST(StudyReportBrowser, AStudyMeasuredOnTheDemoWorldReadsInTheBrowser) {
+  REQUIRE_CHROMIUM();
+  TempDir dir;
+  const Result demo = RunLoopgate({"demo", "--size", "small", "--dir", dir / "demo"});
+  ASSERT_EQ(demo.exit_code, 0) << demo.err;
+  const Result r = RunLoopgate(
+      {"report", "study", "--study", dir / "demo/world/studies/cmp-rheum-adherence.yaml",
+       "--state", dir / "demo/state", "--html", dir / "report.html", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element result = parser.parse(r.out);
+  const std::string answer(result["answer"].get_string().value());
+  const std::string question(result["study"]["question"].get_string().value());
+  int status = 0;
+  const std::string dom = Shell("timeout 120 " + Browser(chromium, dir / "profile") +
+                                    " --dump-dom 'file://" + (dir / "report.html") +
+                                    "' 2>/dev/null",
+                                &status);
+  ASSERT_EQ(status, 0);
+  EXPECT_THAT(dom, HasSubstr(DomText(answer)));
+  EXPECT_THAT(dom, HasSubstr(DomText(question)));
   EXPECT_THAT(dom, HasSubstr("<svg class=\"chart\""));
 }
 
