@@ -98,7 +98,9 @@ void AddMeasureCommand(Commands& commands) {
       "measure",
       "Run a study (loopgate.study/v1) over what the analytics sink received: lift with "
       "confidence intervals, time to outcome, attribution and governance figures, released only "
-      "as suppressed (k) or differentially private aggregates");
+      "as suppressed (k) or differentially private aggregates. Each measurement is recorded in "
+      "the ledger as a release (who, which study, what was released, epsilon spent) before its "
+      "result is printed; a run in progress on the state makes it fail (exit 1)");
   cmd->add_option("--study", a->study, "Study file (YAML, loopgate.study/v1; docs/study.md)")
       ->required();
   cmd->add_option("--state", a->state, "State directory of the runs that fed the sink")->required();
