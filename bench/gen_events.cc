@@ -30,7 +30,7 @@
 
 #include "common/time.h"
 #include "demo/json_writer.h"
-#include "demo/rng.h"
+#include "common/rng.h"
 
 namespace {
 
@@ -39,7 +39,7 @@ constexpr int64_t kBase = 1767225600;           // 2026-01-01T00:00:00Z
 constexpr int64_t kAsOf = kBase + 180 * kDay;   // 2026-06-30T00:00:00Z
 constexpr int64_t kSpan = 180 * kDay;           // Event times: [kBase, kAsOf).
 
-using loopgate::demo::Rng;  // xoshiro256** seeded by splitmix64 (src/demo/rng.h).
+using loopgate::common::Rng;  // xoshiro256** seeded by splitmix64 (src/common/rng.h).
 
 std::string Id(std::string_view prefix, uint64_t n, int width) {
   char buf[32];

@@ -22,7 +22,7 @@
 #include "absl/status/statusor.h"
 #include "attribution/markov.h"
 #include "attribution/paths.h"
-#include "demo/rng.h"
+#include "common/rng.h"
 
 namespace loopgate::bench {
 
@@ -97,7 +97,7 @@ class JourneyGenerator {
     return row.back().first;
   }
 
-  demo::Rng rng_;  // The demo's xoshiro256**: the same sequence as before.
+  common::Rng rng_;  // The demo's xoshiro256**: the same sequence as before.
   attribution::ChannelTable channels_;
   std::vector<attribution::ChannelId> state_channel_;
   std::vector<std::vector<std::pair<uint32_t, uint64_t>>> next_;  // (to, cumulative count)

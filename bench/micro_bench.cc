@@ -73,7 +73,7 @@
 #include "analytics/lift.h"
 #include "benchmark/benchmark.h"
 #include "catalog/catalog.h"
-#include "demo/rng.h"
+#include "common/rng.h"
 #include "common/line_reader.h"
 #include "common/text.h"
 #include "common/time.h"
@@ -429,7 +429,7 @@ void BM_SeenInsert(benchmark::State& state, bool sqlite) {
   } else {
     writer = Check("seen", seen::Writer::Open(*db));
   }
-  demo::Rng rng(1);
+  common::Rng rng(1);
   const std::string subject(17, 's');
   std::string id;
   crypto::Digest digest{}, existing{};
@@ -776,9 +776,9 @@ const StudyRows& Rows(uint64_t n, uint64_t distinct) {
   r.segment.resize(n);
   for (uint64_t i = 0; i < n; ++i) {
     // splitmix64 is a bijection: n distinct inputs give n distinct hashes.
-    const uint64_t u = demo::Mix64(distinct == n ? i : demo::Mix64(~i) % distinct);
+    const uint64_t u = common::Mix64(distinct == n ? i : common::Mix64(~i) % distinct);
     const bool holdout = u % 10 == 0;
-    const uint64_t draw = demo::Mix64(i ^ 0x5deece66dULL) % 100;
+    const uint64_t draw = common::Mix64(i ^ 0x5deece66dULL) % 100;
     const bool outcome = draw < (holdout ? 10u : 12u);
     r.unit[i] = u;
     r.flags[i] = static_cast<uint8_t>((holdout ? 1 : 0) | (outcome ? 2 : 0));

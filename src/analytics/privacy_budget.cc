@@ -14,15 +14,6 @@
 namespace loopgate::analytics {
 namespace {
 
-uint64_t SplitMix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 constexpr double kMaxEpsilon = 1e6;
 
 absl::StatusOr<int64_t> ToNano(double epsilon) {
@@ -41,21 +32,9 @@ absl::Status CheckStudy(std::string_view study) {
 
 }  // namespace
 
-SeededRandom::SeededRandom(uint64_t seed) {
-  for (auto& word : s_) word = SplitMix64(seed);
-}
+SeededRandom::SeededRandom(uint64_t seed) : rng_(seed) {}
 
-uint64_t SeededRandom::Next() {
-  const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = Rotl(s_[3], 45);
-  return result;
-}
+uint64_t SeededRandom::Next() { return rng_.Next(); }
 
 uint64_t SystemRandom::Next() {
   if (next_ == std::size(buffer_)) {

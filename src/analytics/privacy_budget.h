@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/rng.h"
 #include "store/store.h"
 
 namespace loopgate::analytics {
@@ -24,8 +25,8 @@ class RandomSource {
   virtual uint64_t Next() = 0;
 };
 
-// xoshiro256** seeded through splitmix64: the same seed gives the same sequence on every
-// platform. For tests and reproducible runs; a released study should use SystemRandom, since
+// xoshiro256** seeded through splitmix64 (common::Rng): the same seed gives the same sequence
+// on every platform. For tests and reproducible runs; a released study should use SystemRandom, since
 // anyone who knows the seed can subtract the noise.
 class SeededRandom : public RandomSource {
  public:
@@ -33,7 +34,7 @@ class SeededRandom : public RandomSource {
   uint64_t Next() override;
 
  private:
-  uint64_t s_[4];
+  common::Rng rng_;
 };
 
 // The kernel's CSPRNG (getrandom(2)), buffered.

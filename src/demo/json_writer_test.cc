@@ -3,11 +3,13 @@
 #include <string>
 
 #include "common/time.h"
-#include "demo/rng.h"
+#include "common/rng.h"
 #include "gtest/gtest.h"
 
 namespace loopgate::demo {
 namespace {
+
+using common::Rng;
 
 TEST(JsonWriter, WritesTheProducersStyle) {
   std::string out = "x";

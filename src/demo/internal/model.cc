@@ -12,9 +12,12 @@
 
 #include "common/strings.h"
 #include "demo/json_writer.h"
-#include "demo/rng.h"
+#include "common/rng.h"
 
 namespace loopgate::demo::internal {
+
+using common::Mix64;
+using common::Rng;
 
 const SpecialtyInfo kSpecialties[kSpecialtyCount] = {
     {"oncology", "oncology", 0.20},

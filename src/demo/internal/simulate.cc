@@ -14,10 +14,13 @@
 
 #include "demo/internal/model.h"
 #include "demo/json_writer.h"
-#include "demo/rng.h"
+#include "common/rng.h"
 #include "event/event.h"
 
 namespace loopgate::demo::internal {
+
+using common::Mix64;
+using common::Rng;
 namespace {
 
 using event::QuarantineReason;

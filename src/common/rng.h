@@ -1,6 +1,7 @@
 #pragma once
-// A small, fast, deterministic pseudo-random generator for synthetic data: xoshiro256** seeded
-// by splitmix64 (Blackman and Vigna). Same seed, same sequence, on every platform and standard
+// A small, fast, deterministic pseudo-random generator: xoshiro256** seeded by splitmix64
+// (Blackman and Vigna), for the demo's synthetic data, the benchmarks' inputs and the seeded
+// noise of tests (analytics::SeededRandom). Same seed, same sequence, on every platform and standard
 // library: nothing here uses std::*_distribution, whose output differs between implementations.
 // Not for anything secret. Thread-compatible (one instance per thread).
 
@@ -8,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace loopgate::demo {
+namespace loopgate::common {
 
 // splitmix64's finalizer: a well-mixed 64-bit hash of `x`. Used to derive stable per-entity
 // attributes (a patient's birth date, an HCP's NPI) from a seed without storing them.
@@ -69,4 +70,4 @@ class Rng {
   uint64_t s_[4];
 };
 
-}  // namespace loopgate::demo
+}  // namespace loopgate::common
