@@ -255,6 +255,46 @@ TEST(StudyE2E, AccountUnitsComeFromTheReferenceData) {
   EXPECT_EQ(holdout["units"].get_int64().value(), holdout_accounts);
 }
 
+// Pre/post without a holdout: the same exposed HCPs before the campaign and during it,
+// labelled as weaker evidence in the result and its answer.
+TEST(StudyE2E, PrePostComparesTheSameUnitsAndSaysItIsWeakerEvidence) {
+  DemoWorld world("small");
+  ASSERT_TRUE(world.ok()) << world.error();
+  std::string yaml = ReadFile(world.study("cmp-onc-launch"));
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("id: cmp-onc-launch", "id: onc-pre-post");
+  replace("design: randomized_holdout", "design: pre_post");
+  replace("to: \"2026-06-30T00:00:00Z\"}",
+          "to: \"2026-06-30T00:00:00Z\", pre_from: \"2025-10-01T00:00:00Z\", pre_to: "
+          "\"2026-02-02T00:00:00Z\"}");
+  replace("  assignment: {column: arm, exposed: treatment, holdout: holdout}\n", "");
+  replace("  compare: exposed_vs_holdout\n", "");
+  replace("where: {campaign: cmp-onc-launch, hospital: st_lukes}",
+          "where: {campaign: cmp-onc-launch, hospital: st_lukes, arm: treatment}");
+  const std::string study = world.path("world/studies/onc-pre-post.yaml");
+  WriteFile(study, yaml);
+  const Result r = RunLoopgate({"measure", "--study", study, "--state", world.state(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  simdjson::dom::parser p;
+  simdjson::dom::element res = p.parse(r.out);
+  EXPECT_EQ(std::string_view(res["study"]["design"].get_string().value()), "pre_post");
+  EXPECT_EQ(std::string_view(res["lift"]["evidence"].get_string().value()), "pre_post");
+  EXPECT_NE(std::string_view(res["lift"]["caveat"].get_string().value()).find("weaker evidence"),
+            std::string_view::npos);
+  ExpectNoSmallCounts(res, 11, "result");
+  simdjson::dom::element overall = res["lift"]["overall"];
+  ASSERT_TRUE(overall["exposed"]["units"].is_int64()) << r.out;
+  // The same units in both periods.
+  EXPECT_EQ(overall["exposed"]["units"].get_int64().value(),
+            overall["comparison"]["units"].get_int64().value());
+  const std::string answer(res["answer"].get_string().value());
+  EXPECT_NE(answer.find("Pre/post: weaker evidence."), std::string::npos) << answer;
+}
+
 TEST(StudyE2E, MediumWorldPlantedEffectsAreRecovered) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "the medium demo world takes minutes under AddressSanitizer; "

@@ -466,6 +466,15 @@ absl::StatusOr<Study> ParseStudy(std::string_view yaml, const std::string& path)
   if (root["index"].IsDefined()) {
     s.has_index = true;
     l.Event(root["index"], "index", &s.index);
+    if (s.design == Design::kPrePost) {
+      // Outcomes count from each unit's index event in the window: the same units have no
+      // such time in the period before, so a "pre" rate would be 0 by construction and the
+      // lift meaningless. Refused rather than computed (fail closed).
+      l.Error(root["index"], "design pre_post cannot use an index event: outcomes count from "
+                             "the index, which falls in the window, so the period before "
+                             "would have none; compare units over the two periods without "
+                             "an index (e.g. unit hcp), or use a holdout");
+    }
   } else if (s.unit == Unit::kPatientToken) {
     l.Error(root["index"], "unit patient_token needs an index event (its first occurrence in "
                            "the window defines the population)");

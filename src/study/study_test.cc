@@ -122,6 +122,17 @@ TEST(StudyParse, HashSplitAndPrePost) {
   auto ok = ParseStudy(pp, "s.yaml");
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->design, Design::kPrePost);
+
+  // With an index event the period before would have no outcomes by construction: refused.
+  const std::string with_index = pp + R"(index:
+  event_type: hcp.content.engaged
+  link: {field: hcp_id, to: hcp_master}
+)";
+  auto indexed = ParseStudy(with_index, "s.yaml");
+  ASSERT_FALSE(indexed.ok());
+  EXPECT_NE(indexed.status().message().find("design pre_post cannot use an index event"),
+            std::string::npos)
+      << indexed.status();
 }
 
 // The full example of docs/study.md section 2 parses as printed.
