@@ -295,6 +295,51 @@ TEST(StudyE2E, PrePostComparesTheSameUnitsAndSaysItIsWeakerEvidence) {
   EXPECT_NE(answer.find("Pre/post: weaker evidence."), std::string::npos) << answer;
 }
 
+// A deterministic hash split instead of an arm column: a unit is in the holdout when the first
+// 8 bytes of SHA-256("salt:key"), as a fraction of 2^64, are below the share (docs/study.md
+// section 2). The holdout is counted here from hcp_master.csv and SHA-256 alone.
+TEST(StudyE2E, HashSplitHoldoutIsTheUnitsWhoseDigestFallsBelowTheShare) {
+  DemoWorld world("small");
+  ASSERT_TRUE(world.ok()) << world.error();
+  std::string yaml = ReadFile(world.study("cmp-onc-launch"));
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("id: cmp-onc-launch", "id: onc-hash-split");
+  replace("{column: arm, exposed: treatment, holdout: holdout}",
+          "{hash_salt: e2e-2026, holdout_share: 0.3}");
+  replace("privacy: {k: 11}", "privacy: {k: 2}");
+  const std::string study = world.path("world/studies/onc-hash-split.yaml");
+  WriteFile(study, yaml);
+
+  int64_t holdout = 0;
+  const std::vector<std::string> rows = ReadLines(world.path("world/hcp_master.csv"));
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> c;
+    std::stringstream line(rows[i]);
+    for (std::string cell; std::getline(line, cell, ',');) c.push_back(cell);
+    ASSERT_EQ(c.size(), 8u) << rows[i];
+    if (c[5] != "cmp-onc-launch" || c[7] != "st_lukes") continue;
+    const crypto::Digest d = crypto::Sha256("e2e-2026:" + c[0]);
+    uint64_t x = 0;
+    for (int b = 0; b < 8; ++b) x = (x << 8) | d[b];
+    holdout += static_cast<double>(x) / 18446744073709551616.0 < 0.3;
+  }
+  ASSERT_GE(holdout, 2);
+
+  const Result r = RunLoopgate({"measure", "--study", study, "--state", world.state(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  simdjson::dom::parser p;
+  simdjson::dom::element res = p.parse(r.out);
+  ExpectNoSmallCounts(res, 2, "result");
+  ExpectNothingReleasedBesideASuppressedArm(res);
+  simdjson::dom::element comparison = res["lift"]["overall"]["comparison"];
+  ASSERT_TRUE(comparison["units"].is_int64()) << "the holdout was not released";
+  EXPECT_EQ(comparison["units"].get_int64().value(), holdout);
+}
+
 TEST(StudyE2E, MediumWorldPlantedEffectsAreRecovered) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "the medium demo world takes minutes under AddressSanitizer; "
