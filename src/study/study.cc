@@ -162,7 +162,10 @@ class Loader {
       if (it->second.IsScalar() && !it->second.Scalar().empty()) {
         f.values.push_back(it->second.Scalar());
       } else if (it->second.IsSequence() && it->second.size() > 0) {
-        for (const auto& v : it->second) {
+        // A copy (a Node is a handle): `it->second` lives in a proxy that dies with the
+        // expression, so a range-for over it would read a destroyed object.
+        const YAML::Node values = it->second;
+        for (const auto& v : values) {
           if (!v.IsScalar() || v.Scalar().empty()) {
             Error(v, common::StrCat(what, ".", f.field, ": values must be non-empty strings"));
             continue;
