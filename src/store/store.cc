@@ -306,7 +306,9 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenInMemory() {
   return db;
 }
 
-Database::~Database() { sqlite3_close(db_); }
+// close_v2: a Statement that outlives its Database still finalizes safely, and the connection
+// is freed then, instead of staying open (sqlite3_close refuses to close with statements left).
+Database::~Database() { sqlite3_close_v2(db_); }
 
 absl::Status Database::Migrate() {
   // The meta table first: a state of another version is refused before anything is created.

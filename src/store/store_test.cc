@@ -91,11 +91,13 @@ TEST_F(StoreTest, AV3StateOpensAsItIsAndGainsTheSubjectColumn) {
   auto schema = db->GetMeta("schema");
   ASSERT_TRUE(schema.ok());
   EXPECT_EQ(**schema, kPreviousSchemaName);
-  auto q = db->Prepare("SELECT id, subject FROM seen");
-  ASSERT_TRUE(q.ok()) << q.status();
-  ASSERT_TRUE(*q->Step());
-  EXPECT_EQ(q->Text(0), "e-1");
-  EXPECT_TRUE(q->IsNull(1));
+  {
+    auto q = db->Prepare("SELECT id, subject FROM seen");
+    ASSERT_TRUE(q.ok()) << q.status();
+    ASSERT_TRUE(*q->Step());
+    EXPECT_EQ(q->Text(0), "e-1");
+    EXPECT_TRUE(q->IsNull(1));
+  }  // The statement is finalized before its connection closes.
   db.reset();
   auto read_only = Database::OpenReadOnly(dir);
   EXPECT_TRUE(read_only.ok()) << read_only.status();
