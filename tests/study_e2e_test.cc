@@ -9,6 +9,7 @@
 #include <sstream>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "crypto/crypto.h"
@@ -108,6 +109,38 @@ class DemoWorld {
   bool ok_ = false;
   std::string error_;
 };
+
+// Writes a variant of one of the demo's study files as world/studies/<name>.yaml: each edit
+// replaces the first occurrence of its text, which must be there. Returns the path.
+std::string StudyVariant(const DemoWorld& world, const std::string& campaign,
+                         const std::string& name,
+                         const std::vector<std::pair<std::string, std::string>>& edits) {
+  std::string yaml = ReadFile(world.study(campaign));
+  for (const auto& [from, to] : edits) {
+    const size_t at = yaml.find(from);
+    EXPECT_NE(at, std::string::npos) << "no '" << from << "' in " << campaign;
+    if (at != std::string::npos) yaml.replace(at, from.size(), to);
+  }
+  const std::string path = world.path("world/studies/" + name + ".yaml");
+  WriteFile(path, yaml);
+  return path;
+}
+
+// hcp_master.csv's rows without the header, split at commas:
+// hcp_id, npi, specialty, account, territory, campaign, arm, hospital.
+std::vector<std::vector<std::string>> HcpMaster(const DemoWorld& world) {
+  std::vector<std::vector<std::string>> out;
+  const std::vector<std::string> rows = ReadLines(world.path("world/hcp_master.csv"));
+  EXPECT_FALSE(rows.empty());
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> c;
+    std::stringstream line(rows[i]);
+    for (std::string cell; std::getline(line, cell, ',');) c.push_back(cell);
+    EXPECT_EQ(c.size(), 8u) << rows[i];
+    if (c.size() == 8) out.push_back(std::move(c));
+  }
+  return out;
+}
 
 void CheckPlantedEffects(const DemoWorld& world, bool require_estimable) {
   for (const char* campaign : kCampaigns) {
@@ -210,30 +243,19 @@ TEST(StudyE2E, SmallWorldStudiesRunAndReleaseNoSmallCell) {
 TEST(StudyE2E, AccountUnitsComeFromTheReferenceData) {
   DemoWorld world("small");
   ASSERT_TRUE(world.ok()) << world.error();
-  std::string yaml = ReadFile(world.study("cmp-onc-launch"));
-  auto replace = [&](const std::string& from, const std::string& to) {
-    const size_t at = yaml.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    yaml.replace(at, from.size(), to);
-  };
-  replace("unit: hcp", "unit: account");
-  replace("id: cmp-onc-launch", "id: onc-by-account");
-  // Every hospital's accounts, so the holdout has enough of them to be released.
-  replace("where: {campaign: cmp-onc-launch, hospital: st_lukes}", "where: {campaign: cmp-onc-launch}");
-  // A small world has few accounts with outcomes: a smaller k (as a study may set) releases them.
-  replace("privacy: {k: 11}", "privacy: {k: 2}");
-  const std::string study = world.path("world/studies/onc-by-account.yaml");
-  WriteFile(study, yaml);
+  const std::string study = StudyVariant(
+      world, "cmp-onc-launch", "onc-by-account",
+      {{"unit: hcp", "unit: account"},
+       {"id: cmp-onc-launch", "id: onc-by-account"},
+       // Every hospital's accounts, so the holdout has enough of them to be released.
+       {"where: {campaign: cmp-onc-launch, hospital: st_lukes}", "where: {campaign: cmp-onc-launch}"},
+       // A small world has few accounts with outcomes: a smaller k (as a study may set)
+       // releases them.
+       {"privacy: {k: 11}", "privacy: {k: 2}"}});
 
   // Accounts of the population (the oncology campaign's HCPs) whose HCPs are all holdout.
   std::map<std::string, std::set<std::string>> arms_of_account;
-  const std::vector<std::string> rows = ReadLines(world.path("world/hcp_master.csv"));
-  ASSERT_FALSE(rows.empty());
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::vector<std::string> c;
-    std::stringstream line(rows[i]);
-    for (std::string cell; std::getline(line, cell, ',');) c.push_back(cell);
-    ASSERT_EQ(c.size(), 8u) << rows[i];  // hcp_id,npi,specialty,account,territory,campaign,arm,hospital
+  for (const std::vector<std::string>& c : HcpMaster(world)) {
     if (c[5] == "cmp-onc-launch") arms_of_account[c[3]].insert(c[6]);
   }
   int64_t holdout_accounts = 0;
@@ -260,23 +282,17 @@ TEST(StudyE2E, AccountUnitsComeFromTheReferenceData) {
 TEST(StudyE2E, PrePostComparesTheSameUnitsAndSaysItIsWeakerEvidence) {
   DemoWorld world("small");
   ASSERT_TRUE(world.ok()) << world.error();
-  std::string yaml = ReadFile(world.study("cmp-onc-launch"));
-  auto replace = [&](const std::string& from, const std::string& to) {
-    const size_t at = yaml.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    yaml.replace(at, from.size(), to);
-  };
-  replace("id: cmp-onc-launch", "id: onc-pre-post");
-  replace("design: randomized_holdout", "design: pre_post");
-  replace("to: \"2026-06-30T00:00:00Z\"}",
-          "to: \"2026-06-30T00:00:00Z\", pre_from: \"2025-10-01T00:00:00Z\", pre_to: "
-          "\"2026-02-02T00:00:00Z\"}");
-  replace("  assignment: {column: arm, exposed: treatment, holdout: holdout}\n", "");
-  replace("  compare: exposed_vs_holdout\n", "");
-  replace("where: {campaign: cmp-onc-launch, hospital: st_lukes}",
-          "where: {campaign: cmp-onc-launch, hospital: st_lukes, arm: treatment}");
-  const std::string study = world.path("world/studies/onc-pre-post.yaml");
-  WriteFile(study, yaml);
+  const std::string study = StudyVariant(
+      world, "cmp-onc-launch", "onc-pre-post",
+      {{"id: cmp-onc-launch", "id: onc-pre-post"},
+       {"design: randomized_holdout", "design: pre_post"},
+       {"to: \"2026-06-30T00:00:00Z\"}",
+        "to: \"2026-06-30T00:00:00Z\", pre_from: \"2025-10-01T00:00:00Z\", pre_to: "
+        "\"2026-02-02T00:00:00Z\"}"},
+       {"  assignment: {column: arm, exposed: treatment, holdout: holdout}\n", ""},
+       {"  compare: exposed_vs_holdout\n", ""},
+       {"where: {campaign: cmp-onc-launch, hospital: st_lukes}",
+        "where: {campaign: cmp-onc-launch, hospital: st_lukes, arm: treatment}"}});
   const Result r = RunLoopgate({"measure", "--study", study, "--state", world.state(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   simdjson::dom::parser p;
@@ -301,26 +317,15 @@ TEST(StudyE2E, PrePostComparesTheSameUnitsAndSaysItIsWeakerEvidence) {
 TEST(StudyE2E, HashSplitHoldoutIsTheUnitsWhoseDigestFallsBelowTheShare) {
   DemoWorld world("small");
   ASSERT_TRUE(world.ok()) << world.error();
-  std::string yaml = ReadFile(world.study("cmp-onc-launch"));
-  auto replace = [&](const std::string& from, const std::string& to) {
-    const size_t at = yaml.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    yaml.replace(at, from.size(), to);
-  };
-  replace("id: cmp-onc-launch", "id: onc-hash-split");
-  replace("{column: arm, exposed: treatment, holdout: holdout}",
-          "{hash_salt: e2e-2026, holdout_share: 0.3}");
-  replace("privacy: {k: 11}", "privacy: {k: 2}");
-  const std::string study = world.path("world/studies/onc-hash-split.yaml");
-  WriteFile(study, yaml);
+  const std::string study = StudyVariant(
+      world, "cmp-onc-launch", "onc-hash-split",
+      {{"id: cmp-onc-launch", "id: onc-hash-split"},
+       {"{column: arm, exposed: treatment, holdout: holdout}",
+        "{hash_salt: e2e-2026, holdout_share: 0.3}"},
+       {"privacy: {k: 11}", "privacy: {k: 2}"}});
 
   int64_t holdout = 0;
-  const std::vector<std::string> rows = ReadLines(world.path("world/hcp_master.csv"));
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::vector<std::string> c;
-    std::stringstream line(rows[i]);
-    for (std::string cell; std::getline(line, cell, ',');) c.push_back(cell);
-    ASSERT_EQ(c.size(), 8u) << rows[i];
+  for (const std::vector<std::string>& c : HcpMaster(world)) {
     if (c[5] != "cmp-onc-launch" || c[7] != "st_lukes") continue;
     const crypto::Digest d = crypto::Sha256("e2e-2026:" + c[0]);
     uint64_t x = 0;
