@@ -1,68 +1,51 @@
 #include "crypto/crypto.h"
 
+// The low-level SHA-256 functions are deprecated in OpenSSL 3 (see Init below).
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
-
-#include <cstdio>
-#include <cstdlib>
+#include <openssl/sha.h>
 
 #include "common/text.h"
 
 namespace loopgate::crypto {
 namespace {
 
-// Fetched once: EVP_sha256() would re-resolve the provider on every init under OpenSSL 3.
-const EVP_MD* Sha256Md() {
-  static const EVP_MD* md = [] {
-    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    if (fetched == nullptr) {
-      // Without SHA-256 no hash, token or ledger entry could be trusted: stop at once.
-      std::fprintf(stderr, "loopgate: OpenSSL provides no SHA-256 implementation\n");
-      std::abort();
-    }
-    return fetched;
-  }();
-  return md;
-}
-
-struct CtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using Ctx = std::unique_ptr<EVP_MD_CTX, CtxDeleter>;
-
-Ctx NewCtx() { return Ctx(EVP_MD_CTX_new()); }
+// SHA-256 runs on OpenSSL's low-level SHA256_* functions, not EVP: they run the same code
+// (SHA-NI where the CPU has it), but a call costs one plain struct instead of a provider
+// dispatch, and an HMAC's keyed states are copied by value instead of duplicated on the heap.
+// Measured at 32 bytes: 46 ns against 68-92 ns through EVP (docs/performance.md section 16).
+// The functions are deprecated in OpenSSL 3 in favour of EVP but kept through 3.x.
+void Init(SHA256_CTX* c) { SHA256_Init(c); }
+void Update(SHA256_CTX* c, const void* data, size_t n) { SHA256_Update(c, data, n); }
+void Final(SHA256_CTX* c, Digest* out) { SHA256_Final(out->data(), c); }
 
 }  // namespace
 
 Digest Sha256(std::string_view data) {
-  thread_local Ctx ctx = NewCtx();
+  SHA256_CTX ctx;
+  Init(&ctx);
+  Update(&ctx, data.data(), data.size());
   Digest out;
-  unsigned int len = 0;
-  EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr);
-  EVP_DigestUpdate(ctx.get(), data.data(), data.size());
-  EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
+  Final(&ctx, &out);
   return out;
 }
 
 struct Sha256Hasher::Impl {
-  Ctx ctx = NewCtx();
+  SHA256_CTX ctx;
 };
 
-Sha256Hasher::Sha256Hasher() : impl_(std::make_unique<Impl>()) {
-  EVP_DigestInit_ex(impl_->ctx.get(), Sha256Md(), nullptr);
-}
+Sha256Hasher::Sha256Hasher() : impl_(std::make_unique<Impl>()) { Init(&impl_->ctx); }
 Sha256Hasher::~Sha256Hasher() = default;
 
 void Sha256Hasher::Update(std::string_view data) {
-  EVP_DigestUpdate(impl_->ctx.get(), data.data(), data.size());
+  crypto::Update(&impl_->ctx, data.data(), data.size());
 }
 
 Digest Sha256Hasher::Finish() {
   Digest out;
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(impl_->ctx.get(), out.data(), &len);
-  EVP_DigestInit_ex(impl_->ctx.get(), Sha256Md(), nullptr);
+  Final(&impl_->ctx, &out);
+  Init(&impl_->ctx);
   return out;
 }
 
@@ -90,16 +73,14 @@ absl::StatusOr<std::string> RandomBytes(size_t n) {
 }
 
 struct HmacSha256::Impl {
-  Ctx inner = NewCtx();    // SHA-256 state after absorbing key XOR ipad.
-  Ctx outer = NewCtx();    // SHA-256 state after absorbing key XOR opad.
-  Ctx scratch = NewCtx();  // Per-call working copy.
+  SHA256_CTX inner;  // SHA-256 state after absorbing key XOR ipad.
+  SHA256_CTX outer;  // SHA-256 state after absorbing key XOR opad.
+  ~Impl() { OPENSSL_cleanse(this, sizeof(*this)); }  // The keyed states are the key in disguise.
 };
 
 HmacSha256::HmacSha256() : impl_(std::make_unique<Impl>()) {}
 
-HmacSha256::~HmacSha256() {
-  // The keyed states are the key in disguise; EVP_MD_CTX_free cleanses them.
-}
+HmacSha256::~HmacSha256() = default;
 
 absl::StatusOr<std::unique_ptr<HmacSha256>> HmacSha256::Create(std::string_view key) {
   if (key.empty()) {
@@ -116,11 +97,11 @@ absl::StatusOr<std::unique_ptr<HmacSha256>> HmacSha256::Create(std::string_view 
   uint8_t pad[kBlock];
   std::unique_ptr<HmacSha256> h(new HmacSha256());
   for (size_t i = 0; i < kBlock; ++i) pad[i] = block[i] ^ 0x36;
-  EVP_DigestInit_ex(h->impl_->inner.get(), Sha256Md(), nullptr);
-  EVP_DigestUpdate(h->impl_->inner.get(), pad, kBlock);
+  Init(&h->impl_->inner);
+  Update(&h->impl_->inner, pad, kBlock);
   for (size_t i = 0; i < kBlock; ++i) pad[i] = block[i] ^ 0x5c;
-  EVP_DigestInit_ex(h->impl_->outer.get(), Sha256Md(), nullptr);
-  EVP_DigestUpdate(h->impl_->outer.get(), pad, kBlock);
+  Init(&h->impl_->outer);
+  Update(&h->impl_->outer, pad, kBlock);
   OPENSSL_cleanse(block, kBlock);
   OPENSSL_cleanse(pad, kBlock);
   return h;
@@ -128,14 +109,13 @@ absl::StatusOr<std::unique_ptr<HmacSha256>> HmacSha256::Create(std::string_view 
 
 Digest HmacSha256::Mac(std::string_view message) const {
   Digest inner_digest, out;
-  unsigned int len = 0;
-  EVP_MD_CTX* s = impl_->scratch.get();
-  EVP_MD_CTX_copy_ex(s, impl_->inner.get());
-  EVP_DigestUpdate(s, message.data(), message.size());
-  EVP_DigestFinal_ex(s, inner_digest.data(), &len);
-  EVP_MD_CTX_copy_ex(s, impl_->outer.get());
-  EVP_DigestUpdate(s, inner_digest.data(), inner_digest.size());
-  EVP_DigestFinal_ex(s, out.data(), &len);
+  SHA256_CTX s = impl_->inner;
+  Update(&s, message.data(), message.size());
+  Final(&s, &inner_digest);
+  s = impl_->outer;
+  Update(&s, inner_digest.data(), inner_digest.size());
+  Final(&s, &out);
+  OPENSSL_cleanse(&s, sizeof(s));
   return out;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// SHA-256 and keyed HMAC-SHA256 on OpenSSL's EVP interface. Key material stays inside
+// SHA-256 and keyed HMAC-SHA256 on OpenSSL's SHA-256. Key material stays inside
 // HmacSha256: no accessor returns it.
 
 #include <array>
@@ -43,7 +43,7 @@ absl::StatusOr<std::string> RandomBytes(size_t n);
 
 // HMAC-SHA256 with a fixed key. The inner and outer keyed states are computed once, so each
 // Mac() costs two context copies and the hashing of the message (RFC 2104).
-// Thread-compatible: Mac() is const but uses scratch state; one instance per thread.
+// Thread-safe: Mac() copies the keyed states onto its own stack.
 class HmacSha256 {
  public:
   // Errors: InvalidArgument for an empty key.
