@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "common/line_reader.h"
+#include "common/status.h"
 #include "common/strings.h"
 #include "common/text.h"
 #include "crypto/crypto.h"
@@ -382,13 +383,78 @@ namespace {
 constexpr size_t kCacheEntries = 1 << 16;
 }  // namespace
 
-ConsentView::ConsentView(store::Database& db, common::Instant as_of) : db_(db), as_of_(as_of) {}
+ConsentView::ConsentView(store::Database& db, common::Instant as_of, int64_t preload_limit)
+    : db_(db),
+      as_of_(as_of),
+      preload_limit_(preload_limit),
+      mode_(preload_limit > 0 ? Mode::kUndecided : Mode::kPerSubject) {}
+
+// The cache key: the subject type and the purpose with their lengths (4 bytes each, so no
+// two keys run together), then the subject id.
+void ConsentView::BuildKey(std::string_view subject_type, std::string_view subject_id,
+                           std::string_view purpose) {
+  key_.clear();
+  for (std::string_view part : {subject_type, purpose}) {
+    const auto n = static_cast<uint32_t>(part.size());
+    key_.append(reinterpret_cast<const char*>(&n), sizeof(n));
+    key_.append(part);
+  }
+  key_.append(subject_id);
+}
+
+absl::Status ConsentView::Preload() {
+  ASSIGN_OR_RETURN(auto count, db_.Prepare("SELECT COUNT(*) FROM consents"));
+  ASSIGN_OR_RETURN(bool row, count.Step());
+  if (!row || count.Int(0) > preload_limit_) {
+    mode_ = Mode::kPerSubject;
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auto q, db_.Prepare(
+      "SELECT consent_id, status, effective_s, effective_ns, expires_s, expires_ns, channel, "
+      "jurisdiction, recorded_s, recorded_ns, recorded_at, seq, subject_type, subject_id, "
+      "purpose FROM consents"));
+  // Per consent_id: its current version (latest recorded_at <= as_of, ties to the later
+  // import) and the (subject, purpose) that version names. A consent counts only for what its
+  // current version names, exactly as Current() reads it per subject.
+  std::map<std::string, std::pair<ConsentRecord, std::string>, std::less<>> current;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, q.Step());
+    if (!more) break;
+    ConsentRecord r;
+    r.recorded_at = {q.Int(8), static_cast<int32_t>(q.Int(9))};
+    if (r.recorded_at > as_of_) continue;  // Not yet known as of as_of.
+    r.seq = q.Int(11);
+    const std::string_view id = q.Text(0);
+    auto it = current.find(id);
+    if (it != current.end() && !Newer(r, it->second.first)) continue;
+    r.consent_id = id;
+    r.status = q.Text(1) == "granted" ? ConsentStatus::kGranted : ConsentStatus::kRevoked;
+    r.effective_from = {q.Int(2), static_cast<int32_t>(q.Int(3))};
+    if (!q.IsNull(4)) r.expires_at = common::Instant{q.Int(4), static_cast<int32_t>(q.Int(5))};
+    if (!q.IsNull(6)) r.channel = std::string(q.Text(6));
+    if (!q.IsNull(7)) r.jurisdiction = std::string(q.Text(7));
+    r.recorded_at_text = q.Text(10);
+    BuildKey(q.Text(12), q.Text(13), q.Text(14));
+    if (it == current.end()) {
+      current.emplace(std::string(id), std::pair{std::move(r), key_});
+    } else {
+      it->second = {std::move(r), key_};
+    }
+  }
+  // In consent_id order within each key, as the map iterates.
+  for (auto& [id, version] : current) loaded_[version.second].push_back(std::move(version.first));
+  mode_ = Mode::kPreloaded;
+  return absl::OkStatus();
+}
 
 absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
     std::string_view subject_type, std::string_view subject_id, std::string_view purpose) {
-  key_.clear();
-  common::StrAppend(&key_, subject_type.size(), ":", subject_type, subject_id.size(), ":",
-                  subject_id, purpose);
+  if (mode_ == Mode::kUndecided) RETURN_IF_ERROR(Preload());
+  BuildKey(subject_type, subject_id, purpose);
+  if (mode_ == Mode::kPreloaded) {
+    auto it = loaded_.find(key_);
+    return it == loaded_.end() ? &none_ : &it->second;
+  }
   if (auto it = cache_.find(key_); it != cache_.end()) return &it->second;
   if (auto it = retired_.find(key_); it != retired_.end()) {
     // Moving the vector keeps its records where they are: pointers to them stay valid.

@@ -91,11 +91,17 @@ absl::StatusOr<std::vector<ConsentVersion>> VersionsForSubject(store::Database& 
 // are newer imports, exactly as if they were imported into `from`. Errors: only from the stores.
 absl::Status CopyRegistries(store::Database& from, store::Database& to);
 
-// Consent versions current as of a fixed time, read from the store with a bounded cache.
-// Not thread-safe.
+// Consent versions current as of a fixed time. Not thread-safe.
+//
+// Two ways to read the registry, with the same answers: per (subject, purpose) from the store
+// as they are asked for, kept in a bounded cache (the default: a view asked a few questions
+// reads only what it needs); or, with a `preload_limit`, the whole registry once, on the first
+// question, when it holds at most that many versions (a run asks about most subjects, and a
+// query per first sight cost about 4.5 µs; docs/performance.md section 16). A larger registry
+// is read per subject as by default, so memory stays bounded by the limit.
 class ConsentView {
  public:
-  ConsentView(store::Database& db, common::Instant as_of);
+  ConsentView(store::Database& db, common::Instant as_of, int64_t preload_limit = 0);
 
   // The current version (latest recorded_at <= as_of, ties to the later import) of every
   // consent for the subject and purpose, ordered by consent_id. The records stay valid until
@@ -105,13 +111,27 @@ class ConsentView {
                                                             std::string_view purpose);
 
   // Drops the cache when it holds too many entries; call between events. Invalidates the
-  // records Current() returned.
+  // records Current() returned (unless the registry was preloaded: then they live as long as
+  // the view).
   void Trim();
 
+  // Whether the whole registry was loaded (known after the first Current()).
+  bool preloaded() const { return mode_ == Mode::kPreloaded; }
+
  private:
+  enum class Mode : uint8_t { kUndecided, kPerSubject, kPreloaded };
+  absl::Status Preload();
+  void BuildKey(std::string_view subject_type, std::string_view subject_id,
+                std::string_view purpose);
+
   store::Database& db_;
   common::Instant as_of_;
+  int64_t preload_limit_;
+  Mode mode_;
   std::optional<store::Statement> query_;
+  // Preloaded: every (subject, purpose) that has a current version, with them.
+  absl::flat_hash_map<std::string, std::vector<ConsentRecord>> loaded_;
+  const std::vector<ConsentRecord> none_;
   // Per (subject, purpose), in two generations: Trim() retires the current one when full and
   // drops the one before, and a key found in the retired generation moves back. Memory stays
   // bounded (two generations) whatever the input, and keys in use survive a change.

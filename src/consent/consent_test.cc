@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/rng.h"
+#include "common/time.h"
 #include "consent/consent_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -87,12 +89,36 @@ class ConsentTest : public testing::Test {
     return q->Int(0);
   }
 
+  // The answer of a view reading per subject, checked against a view that preloads the whole
+  // registry: every test of Current() holds for both ways of reading.
   std::vector<ConsentRecord> Current(common::Instant as_of, std::string_view subject_type,
                                      std::string_view subject_id, std::string_view purpose) {
     ConsentView view(*db_, as_of);
     auto current = view.Current(subject_type, subject_id, purpose);
     EXPECT_TRUE(current.ok()) << current.status();
-    return current.ok() ? **current : std::vector<ConsentRecord>{};
+    ConsentView preloaded(*db_, as_of, kNoLimit);
+    auto loaded = preloaded.Current(subject_type, subject_id, purpose);
+    EXPECT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_TRUE(preloaded.preloaded());
+    if (!current.ok() || !loaded.ok()) return {};
+    EXPECT_EQ(Describe(**loaded), Describe(**current));
+    return **current;
+  }
+
+  static constexpr int64_t kNoLimit = int64_t{1} << 40;
+
+  // Every member of the records, as text, for comparing two answers.
+  static std::string Describe(const std::vector<ConsentRecord>& records) {
+    std::string out;
+    for (const ConsentRecord& r : records) {
+      out += r.consent_id + (r.status == ConsentStatus::kGranted ? " granted " : " revoked ") +
+             common::FormatRfc3339(r.effective_from) + " " +
+             (r.expires_at ? common::FormatRfc3339(*r.expires_at) : "-") + " " +
+             r.channel.value_or("-") + " " + r.jurisdiction.value_or("-") + " " +
+             common::FormatRfc3339(r.recorded_at) + " " + r.recorded_at_text + " " +
+             std::to_string(r.seq) + "\n";
+    }
+    return out;
   }
 
   static std::vector<std::string> Ids(const std::vector<ConsentRecord>& records) {
@@ -408,6 +434,81 @@ TEST_F(ConsentTest, OneViewAnswersSeveralSubjects) {
     ASSERT_TRUE(two.ok());
     EXPECT_THAT(Ids(**two), ElementsAre("c-2"));
   }
+}
+
+// Property: over random registries (consents moved between subjects, types and purposes by
+// later versions, revoked and granted again, versions recorded at the same instant, recorded
+// after as_of), a view that preloads the registry answers every (subject, purpose), known or
+// not, exactly as a view that reads per subject; one view of each kind answers them all.
+TEST_F(ConsentTest, PreloadedAndPerSubjectViewsAgreeOnRandomRegistries) {
+  const std::vector<std::string> types = {"patient", "hcp"};
+  const std::vector<std::string> ids = {"s-1", "s-2", "s-3", "s-4"};
+  const std::vector<std::string> purposes = {"patient_support", "aggregate_analytics",
+                                             "hcp_engagement"};
+  const std::vector<std::string> times = {"2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z",
+                                          "2026-02-01T01:00:00+01:00", "2026-03-01T00:00:00Z",
+                                          "2026-07-01T00:00:00Z"};
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(seed);
+    ASSERT_NO_FATAL_FAILURE(TearDown());
+    ASSERT_NO_FATAL_FAILURE(SetUp());
+    common::Rng rng(seed);
+    std::vector<ConsentLine> lines;
+    const int consents = 1 + static_cast<int>(rng.Below(12));
+    for (int c = 0; c < consents; ++c) {
+      const int versions = 1 + static_cast<int>(rng.Below(4));
+      for (int v = 0; v < versions; ++v) {
+        ConsentLine l;
+        l.id = "c-" + std::to_string(c);
+        l.subject_type = types[rng.Below(types.size())];
+        l.subject_id = ids[rng.Below(ids.size())];
+        l.purpose = purposes[rng.Below(purposes.size())];
+        l.status = rng.Percent(25) ? "revoked" : "granted";
+        l.recorded_at = times[rng.Below(times.size())];
+        if (rng.Percent(30)) l.extra += ",\"channel\":\"email\"";
+        if (rng.Percent(30)) l.extra += ",\"jurisdiction\":\"US-MA\"";
+        if (rng.Percent(30)) l.extra += ",\"expires_at\":\"2026-05-01T00:00:00Z\"";
+        lines.push_back(l);
+      }
+    }
+    for (size_t i = lines.size(); i > 1; --i) std::swap(lines[i - 1], lines[rng.Below(i)]);
+    ImportConsents(lines);
+    for (const char* as_of : {"2025-12-31T00:00:00Z", "2026-02-01T00:00:00Z",
+                              "2026-06-30T00:00:00Z", "2027-01-01T00:00:00Z"}) {
+      SCOPED_TRACE(as_of);
+      ConsentView per_subject(*db_, T(as_of));
+      ConsentView preloaded(*db_, T(as_of), kNoLimit);
+      for (const auto& type : types) {
+        for (const auto& id : std::vector<std::string>{"s-1", "s-2", "s-3", "s-4", "s-9"}) {
+          for (const auto& purpose : purposes) {
+            auto a = per_subject.Current(type, id, purpose);
+            auto b = preloaded.Current(type, id, purpose);
+            ASSERT_TRUE(a.ok() && b.ok());
+            EXPECT_EQ(Describe(**b), Describe(**a)) << type << " " << id << " " << purpose;
+            per_subject.Trim();
+            preloaded.Trim();
+          }
+        }
+      }
+      EXPECT_TRUE(preloaded.preloaded());
+    }
+  }
+}
+
+TEST_F(ConsentTest, ARegistryOverThePreloadLimitIsReadPerSubject) {
+  ConsentLine a, b;
+  b.id = "c-2";
+  b.subject_id = "pt-2";
+  ImportConsents({a, b});
+  ConsentView at_limit(*db_, T("2026-06-30T00:00:00Z"), 2);
+  ConsentView over_limit(*db_, T("2026-06-30T00:00:00Z"), 1);
+  for (ConsentView* view : {&at_limit, &over_limit}) {
+    auto two = view->Current("patient", "pt-2", "patient_support");
+    ASSERT_TRUE(two.ok());
+    EXPECT_THAT(Ids(**two), ElementsAre("c-2"));
+  }
+  EXPECT_TRUE(at_limit.preloaded());
+  EXPECT_FALSE(over_limit.preloaded());
 }
 
 TEST_F(ConsentTest, AgreementsImportIdempotentlyAndRejectBadRecords) {

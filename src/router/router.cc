@@ -111,7 +111,8 @@ absl::Status Pipeline::Init(const transform::KeyStore& keys) {
   ASSIGN_OR_RETURN(transformer_, transform::Transformer::Create(catalog_, keys));
   ASSIGN_OR_RETURN(auto agreements, consent::AgreementView::Load(db_, options_.as_of));
   agreements_ = std::make_unique<consent::AgreementView>(std::move(agreements));
-  consents_ = std::make_unique<consent::ConsentView>(db_, options_.as_of);
+  consents_ = std::make_unique<consent::ConsentView>(db_, options_.as_of,
+                                                   options_.consent_preload_limit);
   engine_ = std::make_unique<policy::Engine>(catalog_, *consents_, *agreements_, options_.as_of);
   // The seen store first: it migrates a loopgate.state/v3 state in its own transaction.
   seen::Options seen_options;
