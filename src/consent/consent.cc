@@ -389,17 +389,28 @@ ConsentView::ConsentView(store::Database& db, common::Instant as_of, int64_t pre
       preload_limit_(preload_limit),
       mode_(preload_limit > 0 ? Mode::kUndecided : Mode::kPerSubject) {}
 
-// The cache key: the subject type and the purpose with their lengths (4 bytes each, so no
-// two keys run together), then the subject id.
-void ConsentView::BuildKey(std::string_view subject_type, std::string_view subject_id,
-                           std::string_view purpose) {
-  key_.clear();
+bool ConsentView::BuildKey(std::string_view subject_type, std::string_view subject_id,
+                           std::string_view purpose, bool add) {
+  // The pair with both lengths (4 bytes each), so no two pairs run together.
+  pair_key_.clear();
   for (std::string_view part : {subject_type, purpose}) {
     const auto n = static_cast<uint32_t>(part.size());
-    key_.append(reinterpret_cast<const char*>(&n), sizeof(n));
-    key_.append(part);
+    pair_key_.append(reinterpret_cast<const char*>(&n), sizeof(n));
+    pair_key_.append(part);
   }
+  uint32_t code = 0;
+  if (auto it = pairs_.find(pair_key_); it != pairs_.end()) {
+    code = it->second;
+  } else if (add) {
+    code = static_cast<uint32_t>(pairs_.size());
+    pairs_.emplace(pair_key_, code);
+  } else {
+    return false;
+  }
+  key_.clear();
+  key_.append(reinterpret_cast<const char*>(&code), sizeof(code));
   key_.append(subject_id);
+  return true;
 }
 
 absl::Status ConsentView::Preload() {
@@ -434,7 +445,7 @@ absl::Status ConsentView::Preload() {
     if (!q.IsNull(6)) r.channel = std::string(q.Text(6));
     if (!q.IsNull(7)) r.jurisdiction = std::string(q.Text(7));
     r.recorded_at_text = q.Text(10);
-    BuildKey(q.Text(12), q.Text(13), q.Text(14));
+    BuildKey(q.Text(12), q.Text(13), q.Text(14), /*add=*/true);
     if (it == current.end()) {
       current.emplace(std::string(id), std::pair{std::move(r), key_});
     } else {
@@ -450,11 +461,13 @@ absl::Status ConsentView::Preload() {
 absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
     std::string_view subject_type, std::string_view subject_id, std::string_view purpose) {
   if (mode_ == Mode::kUndecided) RETURN_IF_ERROR(Preload());
-  BuildKey(subject_type, subject_id, purpose);
   if (mode_ == Mode::kPreloaded) {
+    // A pair the registry never named has no consents.
+    if (!BuildKey(subject_type, subject_id, purpose, /*add=*/false)) return &none_;
     auto it = loaded_.find(key_);
     return it == loaded_.end() ? &none_ : &it->second;
   }
+  BuildKey(subject_type, subject_id, purpose, /*add=*/true);
   if (auto it = cache_.find(key_); it != cache_.end()) return &it->second;
   if (auto it = retired_.find(key_); it != retired_.end()) {
     // Moving the vector keeps its records where they are: pointers to them stay valid.

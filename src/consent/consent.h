@@ -121,8 +121,10 @@ class ConsentView {
  private:
   enum class Mode : uint8_t { kUndecided, kPerSubject, kPreloaded };
   absl::Status Preload();
-  void BuildKey(std::string_view subject_type, std::string_view subject_id,
-                std::string_view purpose);
+  // Sets key_ for a (subject, purpose); false when the subject type and purpose were never
+  // seen together and `add` is false.
+  bool BuildKey(std::string_view subject_type, std::string_view subject_id,
+                std::string_view purpose, bool add);
 
   store::Database& db_;
   common::Instant as_of_;
@@ -138,6 +140,10 @@ class ConsentView {
   absl::flat_hash_map<std::string, std::vector<ConsentRecord>> cache_;
   absl::flat_hash_map<std::string, std::vector<ConsentRecord>> retired_;
   std::string key_;
+  // Each (subject type, purpose) pair met, numbered: a key is the pair's number (4 bytes) and
+  // the subject id, short enough for most ids to fit a string's inline buffer.
+  absl::flat_hash_map<std::string, uint32_t> pairs_;
+  std::string pair_key_;
 };
 
 // Agreements current as of a fixed time, held in memory (institutions are few).
