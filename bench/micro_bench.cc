@@ -6,7 +6,9 @@
 //                           the reference consents and agreements imported into a temporary
 //                           state, as of 2026-06-30T00:00:00Z; consent view cache warm (the
 //                           steady state), and _ColdCache where every consent check queries
-//                           SQLite (a subject and purpose first seen in the run).
+//                           SQLite (a view reading per subject meeting a subject and purpose
+//                           for the first time; a run preloads registries of up to 250,000
+//                           versions and never does).
 //   BM_Transform            transform::Transformer::Apply for one sink and event.
 //   BM_LedgerAppend         ledger::Writer::Append, committing every 8192 entries as the router
 //                           does (Flush + SaveHead + COMMIT + BEGIN IMMEDIATE inside the timed
@@ -317,7 +319,7 @@ void BM_DecideAllSinks(benchmark::State& state) {
 }
 
 // As BM_DecideAllSinks, but every event meets an empty consent cache, so each consent check is
-// a SQLite query (the first sight of a subject and purpose in a run). Building the fresh view
+// a SQLite query (the first sight of a subject and purpose in a view reading per subject). Building the fresh view
 // and preparing its statement happen with the timer paused.
 void BM_DecideAllSinks_ColdCache(benchmark::State& state) {
   DecideFixture& f = DecideFixture::Get();
