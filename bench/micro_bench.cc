@@ -8,7 +8,9 @@
 //                           steady state), and _ColdCache where every consent check queries
 //                           SQLite (a view reading per subject meeting a subject and purpose
 //                           for the first time; a run preloads registries of up to 250,000
-//                           versions and never does).
+//                           versions and never does). _LargeRegistry decides 50,000
+//                           events naming random subjects of a 170,000-version registry read
+//                           whole, as a run reads it.
 //   BM_Transform            transform::Transformer::Apply for one sink and event.
 //   BM_LedgerAppend         ledger::Writer::Append, committing every 8192 entries as the router
 //                           does (Flush + SaveHead + COMMIT + BEGIN IMMEDIATE inside the timed
@@ -351,6 +353,134 @@ void BM_DecideAllSinks_ColdCache(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.counters["sinks_per_event"] =
       benchmark::Counter(static_cast<double>(decisions), benchmark::Counter::kAvgIterations);
+}
+
+// The reference registry copied for kCopies subjects per reference subject (hcp-001 becomes
+// hcp-001-0 ... hcp-001-9999, likewise its consents), 170,000 versions in all, read whole by a
+// preloaded view as a run reads it; and kEvents reference events, each rewritten to name one
+// random copy of its subjects. Decisions then meet a registry larger than the caches, with
+// every subject's answer somewhere else in memory, as in a long run.
+struct LargeRegistryFixture {
+  static constexpr int kCopies = 10'000;
+  static constexpr int kEvents = 50'000;
+  TempDir dir;
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<consent::AgreementView> agreements;
+  std::unique_ptr<consent::ConsentView> consents;
+  std::unique_ptr<policy::Engine> engine;
+  std::vector<PaddedLine> lines;
+  std::vector<std::unique_ptr<event::Intake>> intakes;
+  std::vector<std::unique_ptr<event::Event>> events;
+
+  // Every quoted occurrence of a reference subject id in `text`, suffixed with "-<copy>".
+  static std::string Rewrite(std::string text, const std::vector<std::string>& subjects,
+                             int copy) {
+    for (const std::string& id : subjects) {
+      const std::string from = "\"" + id + "\"";
+      const std::string to = "\"" + id + "-" + std::to_string(copy) + "\"";
+      for (size_t at = text.find(from); at != std::string::npos;
+           at = text.find(from, at + to.size())) {
+        text.replace(at, from.size(), to);
+      }
+    }
+    return text;
+  }
+
+  LargeRegistryFixture() {
+    Env& env = Env::Get();
+    const common::Instant as_of = *common::ParseRfc3339(kAsOf);
+    db = Check("state", store::Database::Open(dir.path() + "/state"));
+    std::vector<std::string> reference, subjects;
+    {
+      std::ifstream in(ReferencePath("consents.ndjson"));
+      for (std::string line; std::getline(in, line);) {
+        if (line.empty()) continue;
+        reference.push_back(line);
+        const size_t key = line.find("\"subject_id\": \"");
+        if (key == std::string::npos) continue;
+        const size_t from = key + 15, to = line.find('"', from);
+        const std::string id = line.substr(from, to - from);
+        if (std::find(subjects.begin(), subjects.end(), id) == subjects.end()) {
+          subjects.push_back(id);
+        }
+      }
+    }
+    const std::string registry = dir.path() + "/consents.ndjson";
+    {
+      std::ofstream out(registry);
+      for (int copy = 0; copy < kCopies; ++copy) {
+        for (const std::string& line : reference) {
+          std::string text = Rewrite(line, subjects, copy);
+          const size_t id = text.find("\"consent_id\": \"");
+          if (id != std::string::npos) {
+            text.insert(text.find('"', id + 15), "-" + std::to_string(copy));
+          }
+          out << text << "\n";
+        }
+      }
+    }
+    Check("consents", consent::Import(*db, consent::RegistryKind::kConsents, registry).status());
+    Check("agreements", consent::Import(*db, consent::RegistryKind::kAgreements,
+                                        ReferencePath("agreements.ndjson"))
+                            .status());
+    agreements = std::make_unique<consent::AgreementView>(
+        Check("agreement view", consent::AgreementView::Load(*db, as_of)));
+    consents = std::make_unique<consent::ConsentView>(*db, as_of, int64_t{1} << 40);
+    engine = std::make_unique<policy::Engine>(*env.catalog, *consents, *agreements, as_of);
+    common::Rng rng(1);
+    lines.reserve(kEvents);
+    for (int i = 0; i < kEvents; ++i) {
+      const PaddedLine& source = env.lines[env.unique[rng.Below(env.unique.size())]];
+      lines.emplace_back(Rewrite(std::string(source.text()), subjects,
+                                 static_cast<int>(rng.Below(kCopies))));
+    }
+    for (const PaddedLine& line : lines) {
+      auto intake = std::make_unique<event::Intake>(*env.catalog);
+      auto ev = std::make_unique<event::Event>();
+      event::Rejection rej;
+      if (!intake->Process(line.text(), ev.get(), &rej)) {
+        std::fprintf(stderr, "loopgate_micro_bench: a rewritten reference event was rejected\n");
+        std::exit(1);
+      }
+      intakes.push_back(std::move(intake));
+      events.push_back(std::move(ev));
+    }
+    // The registry is read on the first question, not in the timed loop.
+    (void)consents->Current("hcp", "warm-up", "prepare");
+    if (!consents->preloaded()) std::exit(1);
+  }
+
+  static LargeRegistryFixture& Get() {
+    static LargeRegistryFixture f;
+    return f;
+  }
+};
+
+// Decides every candidate sink of LargeRegistryFixture's events, round robin. One iteration =
+// one event, all of its candidate sinks.
+void BM_DecideAllSinks_LargeRegistry(benchmark::State& state) {
+  LargeRegistryFixture& f = LargeRegistryFixture::Get();
+  policy::Decision d;
+  size_t i = 0, decisions = 0, allowed = 0;
+  for (auto _ : state) {
+    const event::Event& ev = *f.events[i];
+    const size_t n = ev.type_def->candidate_sinks.size();
+    for (size_t c = 0; c < n; ++c) {
+      if (auto s = f.engine->Decide(ev, c, &d); !s.ok()) {
+        state.SkipWithError("Decide failed");
+        return;
+      }
+      allowed += d.allowed;
+    }
+    f.consents->Trim();
+    decisions += n;
+    if (++i == f.events.size()) i = 0;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["sinks_per_event"] =
+      benchmark::Counter(static_cast<double>(decisions), benchmark::Counter::kAvgIterations);
+  state.counters["allowed_per_event"] =
+      benchmark::Counter(static_cast<double>(allowed), benchmark::Counter::kAvgIterations);
 }
 
 void BM_Transform(benchmark::State& state, std::string sink, std::string event_id) {
@@ -850,6 +980,7 @@ void Register() {
   benchmark::RegisterBenchmark("BM_ParseValidate_AllLines", BM_ParseValidate_AllLines);
   benchmark::RegisterBenchmark("BM_DecideAllSinks", BM_DecideAllSinks);
   benchmark::RegisterBenchmark("BM_DecideAllSinks_ColdCache", BM_DecideAllSinks_ColdCache);
+  benchmark::RegisterBenchmark("BM_DecideAllSinks_LargeRegistry", BM_DecideAllSinks_LargeRegistry);
   // The same, one event at a time: the target is per event, so the slowest one matters.
   DecideFixture& f = DecideFixture::Get();
   for (const auto& e : f.events) {
