@@ -420,24 +420,33 @@ absl::Status ConsentView::Preload() {
     mode_ = Mode::kPerSubject;
     return absl::OkStatus();
   }
+  // In consent_id order (the index consents_by_id; byte order, as std::string compares), so
+  // one consent's versions come together: its current version (latest recorded_at <= as_of,
+  // ties to the later import) is known when the next id begins, and is filed under the
+  // (subject, purpose) that version names. A consent counts only for what its current version
+  // names, exactly as Current() reads it per subject, and each key's records come out in
+  // consent_id order.
   ASSIGN_OR_RETURN(auto q, db_.Prepare(
       "SELECT consent_id, status, effective_s, effective_ns, expires_s, expires_ns, channel, "
       "jurisdiction, recorded_s, recorded_ns, recorded_at, seq, subject_type, subject_id, "
-      "purpose FROM consents"));
-  // Per consent_id: its current version (latest recorded_at <= as_of, ties to the later
-  // import) and the (subject, purpose) that version names. A consent counts only for what its
-  // current version names, exactly as Current() reads it per subject.
-  std::map<std::string, std::pair<ConsentRecord, std::string>, std::less<>> current;
+      "purpose FROM consents ORDER BY consent_id"));
+  ConsentRecord best;
+  std::string best_key;
+  bool have = false;
+  auto file = [&] {
+    if (have) loaded_[best_key].push_back(std::move(best));
+    have = false;
+  };
   while (true) {
     ASSIGN_OR_RETURN(bool more, q.Step());
     if (!more) break;
+    const std::string_view id = q.Text(0);
+    if (have && id != best.consent_id) file();
     ConsentRecord r;
     r.recorded_at = {q.Int(8), static_cast<int32_t>(q.Int(9))};
     if (r.recorded_at > as_of_) continue;  // Not yet known as of as_of.
     r.seq = q.Int(11);
-    const std::string_view id = q.Text(0);
-    auto it = current.find(id);
-    if (it != current.end() && !Newer(r, it->second.first)) continue;
+    if (have && !Newer(r, best)) continue;
     r.consent_id = id;
     r.status = q.Text(1) == "granted" ? ConsentStatus::kGranted : ConsentStatus::kRevoked;
     r.effective_from = {q.Int(2), static_cast<int32_t>(q.Int(3))};
@@ -446,14 +455,11 @@ absl::Status ConsentView::Preload() {
     if (!q.IsNull(7)) r.jurisdiction = std::string(q.Text(7));
     r.recorded_at_text = q.Text(10);
     BuildKey(q.Text(12), q.Text(13), q.Text(14), /*add=*/true);
-    if (it == current.end()) {
-      current.emplace(std::string(id), std::pair{std::move(r), key_});
-    } else {
-      it->second = {std::move(r), key_};
-    }
+    best = std::move(r);
+    best_key = key_;
+    have = true;
   }
-  // In consent_id order within each key, as the map iterates.
-  for (auto& [id, version] : current) loaded_[version.second].push_back(std::move(version.first));
+  file();
   mode_ = Mode::kPreloaded;
   return absl::OkStatus();
 }

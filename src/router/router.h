@@ -31,9 +31,9 @@ struct Options {
   // Records the seen store indexes in memory before it writes an index run (docs/state.md
   // section 7); 0 for its default. Small values are for tests.
   size_t seen_memtable_limit = 0;
-  // A consent registry of at most this many versions is read whole at the start (about 300
-  // bytes each); a larger one is read per subject with a bounded cache. 0 always reads per
-  // subject.
+  // A consent registry of at most this many versions is read whole at the start (about 200
+  // bytes each, 50 MB at the limit); a larger one is read per subject with a bounded cache. 0
+  // always reads per subject.
   int64_t consent_preload_limit = 250'000;
   // Called now and then with (lines read, bytes read, done); for progress display. The last
   // call, after the final commit, has done = true.
