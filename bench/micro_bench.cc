@@ -288,22 +288,24 @@ struct DecideFixture {
   }
 };
 
-// Decides every candidate sink of the events in `which` (round robin). One iteration = one
-// event, all of its candidate sinks.
-void RunDecide(benchmark::State& state, const std::vector<const event::Event*>& which) {
-  DecideFixture& f = DecideFixture::Get();
+// Decides every candidate sink of the events in `which` (round robin) with `engine`, trimming
+// its consent view between events as the router does. One iteration = one event, all of its
+// candidate sinks.
+void RunDecide(benchmark::State& state, policy::Engine& engine, consent::ConsentView& consents,
+               const std::vector<const event::Event*>& which) {
   policy::Decision d;
   size_t i = 0, decisions = 0, allowed = 0;
   for (auto _ : state) {
     const event::Event& ev = *which[i];
     const size_t n = ev.type_def->candidate_sinks.size();
     for (size_t c = 0; c < n; ++c) {
-      if (auto s = f.engine->Decide(ev, c, &d); !s.ok()) {
+      if (auto s = engine.Decide(ev, c, &d); !s.ok()) {
         state.SkipWithError("Decide failed");
         return;
       }
       allowed += d.allowed;
     }
+    consents.Trim();
     decisions += n;
     if (++i == which.size()) i = 0;
   }
@@ -317,7 +319,8 @@ void RunDecide(benchmark::State& state, const std::vector<const event::Event*>& 
 void BM_DecideAllSinks(benchmark::State& state) {
   std::vector<const event::Event*> all;
   for (const auto& e : DecideFixture::Get().events) all.push_back(e.get());
-  RunDecide(state, all);
+  DecideFixture& f = DecideFixture::Get();
+  RunDecide(state, *f.engine, *f.consents, all);
 }
 
 // As BM_DecideAllSinks, but every event meets an empty consent cache, so each consent check is
@@ -456,31 +459,12 @@ struct LargeRegistryFixture {
   }
 };
 
-// Decides every candidate sink of LargeRegistryFixture's events, round robin. One iteration =
-// one event, all of its candidate sinks.
+// Decides every candidate sink of LargeRegistryFixture's events, round robin.
 void BM_DecideAllSinks_LargeRegistry(benchmark::State& state) {
   LargeRegistryFixture& f = LargeRegistryFixture::Get();
-  policy::Decision d;
-  size_t i = 0, decisions = 0, allowed = 0;
-  for (auto _ : state) {
-    const event::Event& ev = *f.events[i];
-    const size_t n = ev.type_def->candidate_sinks.size();
-    for (size_t c = 0; c < n; ++c) {
-      if (auto s = f.engine->Decide(ev, c, &d); !s.ok()) {
-        state.SkipWithError("Decide failed");
-        return;
-      }
-      allowed += d.allowed;
-    }
-    f.consents->Trim();
-    decisions += n;
-    if (++i == f.events.size()) i = 0;
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
-  state.counters["sinks_per_event"] =
-      benchmark::Counter(static_cast<double>(decisions), benchmark::Counter::kAvgIterations);
-  state.counters["allowed_per_event"] =
-      benchmark::Counter(static_cast<double>(allowed), benchmark::Counter::kAvgIterations);
+  std::vector<const event::Event*> all;
+  for (const auto& e : f.events) all.push_back(e.get());
+  RunDecide(state, *f.engine, *f.consents, all);
 }
 
 void BM_Transform(benchmark::State& state, std::string sink, std::string event_id) {
@@ -987,7 +971,7 @@ void Register() {
     const event::Event* ev = e.get();
     std::string name = "BM_DecideAllSinks/" + ev->id.substr(0, 16);
     benchmark::RegisterBenchmark(name.c_str(), [ev](benchmark::State& state) {
-      RunDecide(state, {ev});
+      RunDecide(state, *DecideFixture::Get().engine, *DecideFixture::Get().consents, {ev});
       state.SetLabel(std::string(ev->type));
     });
   }
