@@ -118,6 +118,74 @@ TEST(Cli, BadConsentRecordsAreRejectedByLineAndGoodOnesLoad) {
   EXPECT_FALSE(fs::exists(strict / "out/crm.ndjson"));
 }
 
+// routing.md section 5: each quarantine is a decision, so each bad line of a run gets its
+// record and its ledger entry, copies included. Running the same input again under the same
+// policy records nothing twice (the k-th copy is already recorded); under another policy the
+// lines are decided again and recorded again.
+TEST(Cli, EveryCopyOfABadLineIsQuarantinedOnceAndARerunRecordsNothingTwice) {
+  TempDir dir;
+  const std::string bad = "{\"bad json";
+  WriteFile(dir / "events.ndjson", bad + "\n" + bad + "\n" + "\n" + bad + "\n");
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[4] = dir / "events.ndjson";
+  args.push_back("--json");
+  simdjson::dom::parser parser;
+  struct Summary {
+    int64_t quarantined = -1, ledger_entries = -1;
+    std::string policy_version;
+  };
+  auto run = [&] {
+    const Result r = RunLoopgate(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    simdjson::dom::element e = parser.parse(r.out);
+    return Summary{int64_t(e["quarantined"]), int64_t(e["ledger_entries"]),
+                   std::string(std::string_view(e["policy_version"]))};
+  };
+  auto record_lines = [&] {
+    std::vector<int64_t> lines;
+    for (const auto& l : ReadLines(dir / "out/quarantine.ndjson")) {
+      simdjson::dom::element e = parser.parse(l);
+      EXPECT_EQ(std::string_view(e["reason"]), "malformed_json");
+      lines.push_back(int64_t(e["line"]));
+    }
+    return lines;
+  };
+
+  const Summary first = run();
+  EXPECT_EQ(first.quarantined, 3);
+  EXPECT_EQ(first.ledger_entries, 3);
+  EXPECT_EQ(record_lines(), (std::vector<int64_t>{1, 2, 4}));
+
+  // The same input, the same policy: counted, not recorded again.
+  const Summary again = run();
+  EXPECT_EQ(again.quarantined, 3);
+  EXPECT_EQ(again.ledger_entries, 0);
+  EXPECT_EQ(record_lines(), (std::vector<int64_t>{1, 2, 4}));
+
+  // One more copy than before: only the new copy is recorded.
+  WriteFile(dir / "events.ndjson", bad + "\n" + bad + "\n" + bad + "\n" + bad + "\n");
+  const Summary more = run();
+  EXPECT_EQ(more.quarantined, 4);
+  EXPECT_EQ(more.ledger_entries, 1);
+  EXPECT_EQ(record_lines(), (std::vector<int64_t>{1, 2, 4, 4}));
+
+  // Another policy version decides the lines again.
+  std::string catalog = ReadFile(Catalog());
+  const std::string research = "research: {description:";
+  ASSERT_NE(catalog.find(research), std::string::npos);
+  catalog.replace(catalog.find(research), research.size(),
+                  "research: {promotional: true, description:");
+  WriteFile(dir / "catalog.yaml", catalog);
+  args[2] = dir / "catalog.yaml";
+  const Summary changed = run();
+  EXPECT_NE(changed.policy_version, first.policy_version);
+  EXPECT_EQ(changed.ledger_entries, 4);
+  EXPECT_EQ(record_lines(), (std::vector<int64_t>{1, 2, 4, 4, 1, 2, 3, 4}));
+
+  Result verify = RunLoopgate({"ledger", "verify", "--state", dir / "state"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+}
+
 TEST(Cli, ConsentImportIsIdempotent) {
   TempDir dir;
   const std::string file = ReferenceDir() + "/consents.ndjson";

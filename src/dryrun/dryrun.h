@@ -6,8 +6,9 @@
 //
 // Two things differ from a run, by design. Identity is tracked in memory over the input alone:
 // the ids a state has already seen are not consulted, so events a state has routed are decided
-// again instead of being skipped as duplicates. And a byte-identical quarantined line is
-// counted each time (a run records it once); that changes no decision.
+// again instead of being skipped as duplicates. And earlier quarantines are not consulted:
+// every bad line is counted, where a run would not record again copies a state already
+// recorded; that changes no decision.
 
 #include <cstdint>
 #include <memory>

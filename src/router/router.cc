@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "common/line_reader.h"
 #include "common/status.h"
 #include "common/strings.h"
@@ -67,6 +68,9 @@ class Pipeline {
   // consent coverage; empty when it is NULL.
   const std::string& SubjectColumn(const event::Event& ev);
   absl::Status EnsureTransaction();
+  // The `quarantined` key of the `occurrence`-th copy in a run of a line with SHA-256 `digest`,
+  // under this run's policy version.
+  crypto::Digest QuarantineKey(const crypto::Digest& digest, uint32_t occurrence);
 
   const catalog::Catalog& catalog_;
   store::Database& db_;
@@ -85,6 +89,9 @@ class Pipeline {
   std::vector<sink::Output*> all_outputs_;  // The sinks' outputs, then the quarantine.
   store::Statement quarantine_index_, save_position_;
   store::Statement quarantined_lookup_, quarantined_insert_;
+  // Per distinct quarantined line of this run (its SHA-256): how many copies of it were seen.
+  absl::flat_hash_map<crypto::Digest, uint32_t> quarantine_copies_;
+  std::string quarantine_key_;
   policy::Decision decision_;
   // Per candidate sink of the current event: text its ledger entry points into.
   struct Scratch {
@@ -343,17 +350,36 @@ absl::Status Pipeline::Route(event::Event& ev, uint64_t line) {
   return absl::OkStatus();
 }
 
+crypto::Digest Pipeline::QuarantineKey(const crypto::Digest& digest, uint32_t occurrence) {
+  // SHA-256("loopgate.quarantined/v2" 0x00 policy_version 0x00 occurrence (4 bytes, big-endian)
+  // digest).
+  quarantine_key_.assign("loopgate.quarantined/v2");
+  quarantine_key_.push_back('\0');
+  quarantine_key_.append(catalog_.policy_version);
+  quarantine_key_.push_back('\0');
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    quarantine_key_.push_back(static_cast<char>((occurrence >> shift) & 0xFF));
+  }
+  quarantine_key_.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  return crypto::Sha256(quarantine_key_);
+}
+
 absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event* facts_from,
                                   const common::Line& input) {
   const std::string_view reason = event::QuarantineReasonName(r.reason);
   ++summary_.quarantined;
   ++summary_.quarantine_reasons[std::string(reason)];
-  // The same bad line again (a rerun, or a restart after a kill) is counted but recorded only
-  // once, as duplicates are. An oversized line is not held in memory, so it has no digest.
-  crypto::Digest digest{};
+  // Every bad line of a run is recorded, repeats included (routing.md section 5: each
+  // quarantine is a decision). A rerun of the same input under the same policy, or a restart
+  // after a kill, records nothing twice: the k-th copy of a line in a run is recorded only if
+  // no earlier run on the state recorded a k-th copy under this policy (docs/state.md,
+  // `quarantined`). An oversized line is not held in memory, so it has no digest.
+  crypto::Digest key{};
   if (!input.oversized) {
-    digest = crypto::Sha256(input.text);
-    quarantined_lookup_.BindBlob(1, digest.data(), digest.size());
+    const crypto::Digest digest = crypto::Sha256(input.text);
+    const uint32_t occurrence = ++quarantine_copies_[digest];
+    key = QuarantineKey(digest, occurrence);
+    quarantined_lookup_.BindBlob(1, key.data(), key.size());
     ASSIGN_OR_RETURN(bool repeat, quarantined_lookup_.Step());
     quarantined_lookup_.Reset();
     if (repeat) return absl::OkStatus();
@@ -389,7 +415,7 @@ absl::Status Pipeline::Quarantine(const event::Rejection& r, const event::Event*
   }
   ASSIGN_OR_RETURN(int64_t seq, ledger_->Append(facts));
   if (!input.oversized) {
-    quarantined_insert_.BindBlob(1, digest.data(), digest.size()).Bind(2, seq);
+    quarantined_insert_.BindBlob(1, key.data(), key.size()).Bind(2, seq);
     RETURN_IF_ERROR(quarantined_insert_.Run());
   }
   if (!r.id.empty()) {
