@@ -65,6 +65,23 @@ const KeyStore::Key* KeyStore::Find(std::string_view domain) const {
   return it == keys_.end() ? nullptr : &it->second;
 }
 
+// `keep` delivers "the value as is" (routing.md section 4). Strings, booleans and non-integral
+// numbers are written in their RFC 8785 form, which keeps their value; an integer is written
+// with all of its digits, since RFC 8785 prints numbers as doubles and would change integers
+// beyond 2^53 (an `integer` field holds any signed 64-bit value, formats.md).
+static void AppendKept(simdjson::dom::element value, std::string* out) {
+  switch (value.type()) {
+    case simdjson::dom::element_type::INT64:
+      common::StrAppend(out, value.get_int64().value_unsafe());
+      return;
+    case simdjson::dom::element_type::UINT64:
+      common::StrAppend(out, value.get_uint64().value_unsafe());
+      return;
+    default:
+      (void)json::AppendCanonical(value, out);
+  }
+}
+
 std::string Token(const crypto::HmacSha256& key, std::string_view bytes) {
   const crypto::Digest mac = key.Mac(bytes);
   std::string out = "tok_";
@@ -249,7 +266,7 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
     std::string note;
     switch (action) {
       case Action::kKeep:
-        (void)json::AppendCanonical(f->value, &value);
+        AppendKept(f->value, &value);
         break;
       case Action::kDrop:
         note = configured ? "drop" : "drop:level";

@@ -524,6 +524,19 @@ TEST_F(TransformerCustomTest, ValuesAreWrittenCanonically) {
             "\"score\":10}");
 }
 
+// `keep` is "the value as is" (routing.md section 4): an integer keeps all of its digits, also
+// beyond 2^53 where RFC 8785's double form would change it. Tokens and masks still take the
+// RFC 8785 text, as the spec says.
+TEST_F(TransformerCustomTest, KeptIntegersKeepEveryDigit) {
+  ASSERT_NO_FATAL_FAILURE(Intake(Line(R"("pid": "p1", "score": 9223372036854775807)")));
+  EXPECT_EQ(Apply("full"), R"({"pid":"p1","score":9223372036854775807})");
+  EXPECT_THAT(Apply("mid"), HasSubstr(Tok("analytics", "9223372036854776000")));
+  ASSERT_NO_FATAL_FAILURE(Intake(Line(R"("pid": "p1", "score": -9007199254740993)")));
+  EXPECT_EQ(Apply("full"), R"({"pid":"p1","score":-9007199254740993})");
+  ASSERT_NO_FATAL_FAILURE(Intake(Line(R"("pid": "p1", "ratio": 18446744073709551615)")));
+  EXPECT_EQ(Apply("full"), R"({"pid":"p1","ratio":18446744073709551615})");
+}
+
 // ---------------------------------------------------------------------------------------------
 // PlanField: what a sink delivers, from the catalog alone, as Apply does it.
 
