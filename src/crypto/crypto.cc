@@ -42,6 +42,8 @@ void Sha256Hasher::Update(std::string_view data) {
   crypto::Update(&impl_->ctx, data.data(), data.size());
 }
 
+void Sha256Hasher::Resume(const Sha256Hasher& prefix) { impl_->ctx = prefix.impl_->ctx; }
+
 Digest Sha256Hasher::Finish() {
   Digest out;
   Final(&impl_->ctx, &out);

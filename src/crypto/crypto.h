@@ -27,6 +27,9 @@ class Sha256Hasher {
 
   void Update(std::string_view data);
   Digest Finish();  // Resets the hasher for reuse.
+  // Takes `prefix`'s state: what it has absorbed so far. A prefix shared by many messages is
+  // hashed once and each message resumes from it.
+  void Resume(const Sha256Hasher& prefix);
 
  private:
   struct Impl;

@@ -87,6 +87,25 @@ TEST(Sha256HasherTest, ReusableAfterFinish) {
   EXPECT_EQ(ToHex(hasher.Finish()), kSha256Empty);
 }
 
+TEST(Sha256HasherTest, ResumingFromAPrefixEqualsHashingTheWhole) {
+  // Prefixes shorter than, equal to and longer than one block, so the resumed state carries
+  // buffered bytes as well as chaining values.
+  for (size_t length : {0u, 5u, 63u, 64u, 65u, 130u}) {
+    const std::string prefix(length, 'p');
+    Sha256Hasher base;
+    base.Update(prefix);
+    Sha256Hasher resumed;
+    resumed.Update("state to be replaced");
+    for (std::string_view tail : {"", "abc", "a longer tail of several words"}) {
+      resumed.Resume(base);
+      resumed.Update(tail);
+      ASSERT_EQ(resumed.Finish(), Sha256(prefix + std::string(tail))) << length << " " << tail;
+    }
+    // The prefix hasher is unchanged by being resumed from.
+    EXPECT_EQ(base.Finish(), Sha256(prefix));
+  }
+}
+
 TEST(ToHexTest, LowercaseSixtyFourDigits) {
   Digest d{};
   for (size_t i = 0; i < d.size(); ++i) {
