@@ -1,10 +1,12 @@
 // keys init and ledger check-proof through the real binary, on proofs of the reference run's
 // real ledger entries (built with the merkle library until `ledger prove` exists), and the
-// documented Python recipe (docs/ledger-format.md section 9.9) on the same files.
+// documented Python recipe (docs/ledger-format.md section 9.9) on the same files: v3 entries,
+// and v2 ones as a ledger begun by an earlier build holds them.
 
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "crypto/crypto.h"
 #include "crypto/ed25519.h"
 #include "gtest/gtest.h"
+#include "ledger/entry_hash_testonly.h"
 #include "merkle/checkpoint.h"
 #include "merkle/node_store.h"
 #include "merkle/proof_file.h"
@@ -32,6 +35,16 @@ std::string EntryText(const std::string& line, std::string* hash) {
   const size_t at = line.rfind(",\"hash\":\"");
   *hash = line.substr(at + 9, 64);
   return line.substr(0, at) + "}";
+}
+
+// An entry's leaf hash, computed from its text by the rule docs/ledger-format.md section 5 states
+// for its "v" (entry_hash_testonly, written apart from the ledger code).
+merkle::Hash DocumentedLeaf(const std::string& text) {
+  merkle::Hash leaf{};
+  const std::string raw = ledger::testonly::DocumentedEntryHash(text);
+  EXPECT_EQ(raw.size(), leaf.size()) << text;
+  if (raw.size() == leaf.size()) std::memcpy(leaf.data(), raw.data(), leaf.size());
+  return leaf;
 }
 
 // The reference run, its ledger entries, their tree (on disk) and a key made by `keys init`.
@@ -53,9 +66,12 @@ struct Fixture {
     for (size_t nl; (nl = exported.out.find('\n', start)) != std::string::npos; start = nl + 1) {
       std::string hash;
       entries.push_back(EntryText(exported.out.substr(start, nl - start), &hash));
-      // The chain's hash of an entry is its RFC 6962 leaf hash (ledger v2).
-      EXPECT_EQ(merkle::HashHex(merkle::LeafHash(entries.back())), hash);
-      EXPECT_TRUE(merkle::AppendLeaf(range, *store, merkle::LeafHash(entries.back())).ok());
+      // The chain's hash of an entry is its leaf hash: for these v3 entries, the RFC 6962 leaf
+      // hash of the event's digest, the hash before, seq and the decision (ledger-format.md 5).
+      const merkle::Hash leaf = DocumentedLeaf(entries.back());
+      EXPECT_EQ(merkle::HashHex(leaf), hash);
+      EXPECT_NE(merkle::HashHex(merkle::LeafHash(entries.back())), hash);  // Not the v2 rule.
+      EXPECT_TRUE(merkle::AppendLeaf(range, *store, leaf).ok());
     }
     EXPECT_EQ(entries.size(), 51u);
     Result init = RunLoopgate({"keys", "init", "--dir", dir / "keys"});
@@ -64,10 +80,11 @@ struct Fixture {
     pub = dir / "keys/ledger-signing.pub";
   }
 
-  std::string Checkpoint(uint64_t size) {
+  std::string Checkpoint(uint64_t size) { return Checkpoint(*store, size); }
+  std::string Checkpoint(const merkle::NodeSource& nodes, uint64_t size) {
     merkle::Checkpoint c;
     c.tree_size = size;
-    c.root = *merkle::RootAt(*store, size);
+    c.root = *merkle::RootAt(nodes, size);
     c.time = *common::ParseRfc3339("2026-06-30T00:05:00Z");
     c.policy_version = "sha256:dfc2a7fa515c92f532171f920a53cdbfb3f471802f9144f69eede6e56f965715";
     return merkle::SignCheckpoint(c, *key)->Text();
@@ -78,7 +95,11 @@ struct Fixture {
     std::vector<merkle::ProvenEntry> out;
     const std::string needle = StrCat("\"event_id\":\"", id, "\"");
     for (size_t i = 0; i < entries.size(); ++i) {
-      if (entries[i].find(needle) != std::string::npos) out.push_back({i, entries[i]});
+      if (entries[i].find(needle) == std::string::npos) continue;
+      merkle::Hash leaf{};
+      const std::string raw = ledger::testonly::DocumentedEntryHash(entries[i]);
+      if (raw.size() == leaf.size()) std::memcpy(leaf.data(), raw.data(), leaf.size());
+      out.push_back({i, entries[i], leaf});
     }
     return out;
   }
@@ -299,6 +320,16 @@ TEST(ProofRecipe, DocumentedPythonRecipeAgreesWithCheckProof) {
        "old_root is not 64 lowercase hex digits"},
       {"consistency to another tree", Replace(cons, "tree_size 51", "tree_size 52"), f.pub,
        "signature does not verify"},
+      // A v3 entry is proven only as the canonical entry its members make, and only v2 and v3
+      // entries are proven at all.
+      {"entry not in canonical form", Replace(text, R"({\"consent_ids\":)", R"({\"consent_ids\": )"),
+       f.pub, "is not a loopgate.ledger/v2 or v3 entry in canonical form"},
+      {"entry with a member more", Replace(text, R"(,\"v\":3})", R"(,\"v\":3,\"x\":1})"), f.pub,
+       "is not a loopgate.ledger/v2 or v3 entry in canonical form"},
+      {"entry of another version", Replace(text, R"(,\"v\":3})", R"(,\"v\":4})"), f.pub,
+       "is not a loopgate.ledger/v2 or v3 entry in canonical form"},
+      {"v3 entry relabelled as v2", Replace(text, R"(,\"v\":3})", R"(,\"v\":2})"), f.pub,
+       "is not in the signed tree"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -309,6 +340,73 @@ TEST(ProofRecipe, DocumentedPythonRecipeAgreesWithCheckProof) {
     EXPECT_NE(r.out.find(c.message), std::string::npos) << r.out << r.err;
     // check-proof rejects the same file.
     EXPECT_EQ(RunLoopgate({"ledger", "check-proof", path, "--public-key", c.pub}).exit_code, 1);
+  }
+}
+
+// A ledger begun by an earlier build: the reference run's first 20 entries as
+// loopgate.ledger/v2 entries (hashed as SHA-256(0x00 || text)), the rest v3 entries chained onto
+// them. Proofs of its v2 entries, and of an event with entries of both versions, verify with
+// check-proof and with the recipe, which compute each leaf by the entry's "v".
+TEST(ProofRecipe, ProofsOfV2EntriesAndOfEventsSpanningBothVersionsVerify) {
+  Fixture f;
+  const std::string script = ExtractRecipe(f.dir / "verify_proof.py");
+  auto opened = merkle::FileNodeStore::Open(f.dir / "mixed-nodes");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<merkle::FileNodeStore> store = std::move(*opened);
+  merkle::CompactRange range;
+  std::vector<std::string> texts;
+  std::vector<merkle::Hash> leaves;
+  std::string prev(64, '0');
+  for (size_t i = 0; i < f.entries.size(); ++i) {
+    std::string text = f.entries[i];
+    const size_t link = text.find("\"prev_hash\":\"");
+    ASSERT_NE(link, std::string::npos);
+    text.replace(link + 13, 64, prev);
+    ASSERT_EQ(text.substr(text.size() - 7), ",\"v\":3}");
+    if (i < 20) text.replace(text.size() - 2, 1, "2");
+    const merkle::Hash leaf = i < 20 ? merkle::LeafHash(text) : DocumentedLeaf(text);
+    ASSERT_TRUE(merkle::AppendLeaf(range, *store, leaf).ok());
+    prev = merkle::HashHex(leaf);
+    texts.push_back(text);
+    leaves.push_back(leaf);
+  }
+  const std::string cp = f.Checkpoint(*store, 51);
+  auto entries_of = [&](std::string_view id) {
+    std::vector<merkle::ProvenEntry> out;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (texts[i].find(StrCat("\"event_id\":\"", id, "\"")) != std::string::npos) {
+        out.push_back({i, texts[i], leaves[i]});
+      }
+    }
+    return out;
+  };
+  // evt-0003: entries 6 to 8, all v2. evt-0007: entries 18 and 19 (v2) and 39 (v3).
+  for (const auto& [id, count] : {std::pair<std::string, size_t>{"evt-0003", 3},
+                                  std::pair<std::string, size_t>{"evt-0007", 3}}) {
+    SCOPED_TRACE(id);
+    const std::vector<merkle::ProvenEntry> proven = entries_of(id);
+    ASSERT_EQ(proven.size(), count);
+    auto built = merkle::BuildInclusionProofFile(*store, id, proven, cp);
+    ASSERT_TRUE(built.ok()) << built.status();
+    const std::string path = f.Write(id + ".json", *built);
+    Result cli = RunLoopgate({"ledger", "check-proof", path, "--public-key", f.pub});
+    EXPECT_EQ(cli.exit_code, 0) << cli.err;
+    Result r = RunRecipe(script, path, f.pub);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(r.out.rfind(StrCat("ok: event ", id, ": 3 entries in the checkpoint of 51 entries"), 0),
+              0u)
+        << r.out << r.err;
+
+    // A v2 entry edited, or relabelled as v3, is not in the tree for either.
+    for (const std::string& changed :
+         {Replace(*built, R"(\"run\":1,)", R"(\"run\":2,)"),
+          Replace(*built, R"(,\"v\":2})", R"(,\"v\":3})")}) {
+      const std::string t = f.Write("t.json", changed);
+      EXPECT_EQ(RunLoopgate({"ledger", "check-proof", t, "--public-key", f.pub}).exit_code, 1);
+      Result bad = RunRecipe(script, t, f.pub);
+      EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+      EXPECT_NE(bad.out.find("is not in the signed tree"), std::string::npos) << bad.out;
+    }
   }
 }
 

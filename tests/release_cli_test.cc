@@ -16,6 +16,7 @@
 #include "common/strings.h"
 #include "crypto/crypto.h"
 #include "gtest/gtest.h"
+#include "ledger/entry_hash_testonly.h"
 #include "ledger/ledger.h"
 #include "simdjson.h"
 #include "store/store.h"
@@ -140,14 +141,22 @@ TEST_F(ReleaseCli, EveryLedgerCommandReadsAReleaseAndTheAuditStaysComplete) {
   EXPECT_TRUE(last["reason"].is_null());
   EXPECT_EQ(std::string_view(last["delivered"]), Digest(result_));
   EXPECT_EQ(std::string_view(last["hash"]), rel.hash);
+  EXPECT_EQ(int64_t(last["v"]), 3);
   EXPECT_EQ(std::string_view(last["release"]["study_sha256"]), Digest(study_));
+  // Its hash is the v3 rule's with the release tuple as the decision's ninth member
+  // (docs/ledger-format.md sections 5 and 10.1), as computed apart from the ledger code.
+  const std::string entry = lines.back().substr(0, lines.back().rfind(",\"hash\":\"")) + "}";
+  EXPECT_EQ(ledger::testonly::DocumentedEntryHashHex(entry), rel.hash);
+  std::string other_actor = entry;
+  other_actor.replace(other_actor.find("analyst@example.com"), 7, "someone");
+  EXPECT_NE(ledger::testonly::DocumentedEntryHashHex(other_actor), rel.hash);
   const std::string recipe = RecipeFromDoc();
   ASSERT_FALSE(recipe.empty());
   WriteFile(dir_ / "verify_export.py", recipe);
   Result py = RunPython(dir_ / "verify_export.py", dir_ / "ledger.ndjson");
   ASSERT_NE(py.exit_code, 127) << "python3 is not on PATH";
   EXPECT_EQ(py.exit_code, 0) << py.out << py.err;
-  EXPECT_EQ(py.out, StrCat("ok: 52 entries of loopgate.ledger/v2, head ", rel.hash, "\n"));
+  EXPECT_EQ(py.out, StrCat("ok: 52 entries of loopgate.ledger/v3, head ", rel.hash, "\n"));
 
   // ledger releases, as JSON and as text.
   Result listed = RunLoopgate({"ledger", "releases", "--state", state(), "--json"});
@@ -320,7 +329,16 @@ TEST_F(ReleaseCli, DocumentedExamplesAreTheseReleasesOwn) {
   add({"ledger", "releases", "--state", state(), "--json"});
   add({"explain", "--state", state(), "rel-2"});
   add({"report", "governance", "--state", state()});
-  for (std::string& l : Lines(ReadFile(state() + "/ledger/rows.log"))) produced.insert(l);
+  const std::vector<std::string> rows = Lines(ReadFile(state() + "/ledger/rows.log"));
+  for (const std::string& l : rows) produced.insert(l);
+  // A release's tuple, the T of its entry's hash (section 10.1): a release row's one tuple.
+  for (const std::string& l : rows) {
+    const size_t open = l.rfind(",[[");
+    if (l.find("\"release\",") != std::string::npos && open != std::string::npos &&
+        l.size() >= open + 5 && l.compare(l.size() - 2, 2, "]]") == 0) {
+      produced.insert(l.substr(open + 2, l.size() - 2 - (open + 2)));
+    }
+  }
 
   const std::vector<std::string> ledger_doc =
       DocumentedLines(ReadFile(SourceDir() + "/docs/ledger-format.md"),

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "crypto/crypto.h"
 #include "gtest/gtest.h"
+#include "ledger/entry_hash_testonly.h"
 #include "tests/e2e_util.h"
 
 namespace loopgate::testing {
@@ -150,9 +150,9 @@ TEST_F(LedgerTamper, ModifiedEntryIsNamed) {
 }
 
 TEST_F(LedgerTamper, ModifiedEntryWithRecomputedHashIsCaughtAtTheNextEntry) {
-  // An attacker who also recomputes the edited entry's hash (the RFC 6962 leaf hash of the
-  // canonical entry, as the export shows it) is caught at the next entry, which was hashed
-  // after the original.
+  // An attacker who also recomputes the edited entry's hash (by the documented rule, from the
+  // entry as the export shows it) is caught at the next entry, which was hashed after the
+  // original.
   std::vector<StoredRow> rows = rows_;
   StoredRow& row = rows[MultiEntryRow()];
   std::string entry = export_[static_cast<size_t>(row.first - 1)];
@@ -162,14 +162,15 @@ TEST_F(LedgerTamper, ModifiedEntryWithRecomputedHashIsCaughtAtTheNextEntry) {
   const std::string_view allow_text = "\"decision\":\"allow\"";
   const bool allow = entry.compare(at, allow_text.size(), allow_text) == 0;
   entry.replace(at, allow ? 18 : 17, allow ? "\"decision\":\"deny\"" : "\"decision\":\"allow\"");
-  const crypto::Digest d = crypto::Sha256(std::string(1, '\0') + entry);
+  const std::string d = ledger::testonly::DocumentedEntryHash(entry);
+  ASSERT_EQ(d.size(), 32u) << entry;
   // Only the row's first entry changes: its decision is the first one in the line.
   const std::string from = allow ? "\"allow\"" : "\"deny\"";
   const std::string to = allow ? "\"deny\"" : "\"allow\"";
   const size_t in_line = row.line.find(from);
   ASSERT_NE(in_line, std::string::npos);
   row.line.replace(in_line, from.size(), to);
-  row.hashes.replace(0, d.size(), reinterpret_cast<const char*>(d.data()), d.size());
+  row.hashes.replace(0, d.size(), d);
   WriteRows(rows);
   const std::string err = VerifyFails();
   EXPECT_NE(err.find("first bad entry is " + std::to_string(row.first + 1) + ":"),

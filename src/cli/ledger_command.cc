@@ -227,7 +227,7 @@ int CheckProofCommand(const std::string& file, const std::string& key_path) {
           common::StrCat("proof file ", file, " is larger than 64 MiB; it is not a proof")));
     }
   }
-  auto report = merkle::CheckProof(text, *key);
+  auto report = merkle::CheckProof(text, *key, ledger::EntryHash);
   if (!report.ok()) {
     std::fprintf(stderr, "proof does NOT verify: %s\n",
                  std::string(report.status().message()).c_str());

@@ -96,7 +96,7 @@ void AppendReleaseTuple(const ReleaseFacts& r, std::string* b) {
 // written in that order so no sort is needed (docs/ledger-format.md). The event's facts (id,
 // type, source, time, line, run, consent scope) come from `ev`, the decision's from `f`.
 void BuildEntry(const EntryFacts& ev, const EntryFacts& f, int64_t seq, std::string_view prev_hex,
-                std::string_view policy_version, std::string* e) {
+                std::string_view policy_version, int version, std::string* e) {
   e->clear();
   e->append("{\"consent_ids\":");
   AppendList(f.consent_ids, e);
@@ -132,7 +132,50 @@ void BuildEntry(const EntryFacts& ev, const EntryFacts& f, int64_t seq, std::str
   AppendList(f.transforms, e);
   e->append(",\"type\":");
   AppendNullable(ev.type, e);
-  common::StrAppend(e, ",\"v\":", kFormatVersion, "}");
+  common::StrAppend(e, ",\"v\":", version, "}");
+}
+
+// An event's facts as the JSON array's members, without its brackets:
+//   event_id, type, source, time, line, run, consent_scope
+void AppendFacts(const EntryFacts& ev, std::string* b) {
+  AppendNullable(ev.event_id, b);
+  b->push_back(',');
+  AppendNullable(ev.type, b);
+  b->push_back(',');
+  AppendNullable(ev.source, b);
+  b->push_back(',');
+  AppendNullable(ev.time, b);
+  common::StrAppend(b, ",", ev.line, ",", ev.run, ",");
+  if (ev.consent_scope == nullptr) {
+    b->append("null");
+  } else {
+    AppendList(*ev.consent_scope, b);
+  }
+}
+
+// One entry's decision as a JSON array:
+//   [sink, decision, reason, detail, consent_ids, consent_versions, transforms, delivered]
+// with a release's tuple as a ninth member for a release entry (section 10).
+void AppendTuple(const EntryFacts& f, std::string* b) {
+  b->push_back('[');
+  AppendNullable(f.sink, b);
+  common::StrAppend(b, ",\"", OutcomeName(f.outcome), "\",");
+  AppendNullable(f.reason, b);
+  b->push_back(',');
+  AppendNullable(f.detail, b);
+  b->push_back(',');
+  AppendList(f.consent_ids, b);
+  b->push_back(',');
+  AppendList(f.consent_versions, b);
+  b->push_back(',');
+  AppendList(f.transforms, b);
+  b->push_back(',');
+  AppendNullable(f.delivered, b);
+  if (f.release != nullptr) {
+    b->push_back(',');
+    AppendReleaseTuple(*f.release, b);
+  }
+  b->push_back(']');
 }
 
 // A stored row, "loopgate.ledger-row/v2" (docs/state.md): one line of rows.log per event, the
@@ -141,48 +184,73 @@ void BuildEntry(const EntryFacts& ev, const EntryFacts& f, int64_t seq, std::str
 //    [[sink, decision, reason, detail, consent_ids, consent_versions, transforms, delivered], ...]]
 // A release row has one tuple, with its release tuple as a ninth member (section 10).
 void BuildRowBody(int64_t seq, int64_t policy, const std::vector<EntryFacts>& entries,
-                  std::string* b) {
-  const EntryFacts& first = entries.front();
+                  std::string* b, RowSpans* spans) {
   b->clear();
   common::StrAppend(b, "[", seq, ",", policy, ",");
-  AppendNullable(first.event_id, b);
-  b->push_back(',');
-  AppendNullable(first.type, b);
-  b->push_back(',');
-  AppendNullable(first.source, b);
-  b->push_back(',');
-  AppendNullable(first.time, b);
-  common::StrAppend(b, ",", first.line, ",", first.run, ",");
-  if (first.consent_scope == nullptr) {
-    b->append("null");
-  } else {
-    AppendList(*first.consent_scope, b);
-  }
+  spans->facts_begin = b->size();
+  AppendFacts(entries.front(), b);
+  spans->facts_end = b->size();
   b->append(",[");
+  spans->tuples.clear();
   for (size_t i = 0; i < entries.size(); ++i) {
-    const EntryFacts& f = entries[i];
     if (i > 0) b->push_back(',');
-    b->push_back('[');
-    AppendNullable(f.sink, b);
-    common::StrAppend(b, ",\"", OutcomeName(f.outcome), "\",");
-    AppendNullable(f.reason, b);
-    b->push_back(',');
-    AppendNullable(f.detail, b);
-    b->push_back(',');
-    AppendList(f.consent_ids, b);
-    b->push_back(',');
-    AppendList(f.consent_versions, b);
-    b->push_back(',');
-    AppendList(f.transforms, b);
-    b->push_back(',');
-    AppendNullable(f.delivered, b);
-    if (f.release != nullptr) {
-      b->push_back(',');
-      AppendReleaseTuple(*f.release, b);
-    }
-    b->push_back(']');
+    const size_t begin = b->size();
+    AppendTuple(entries[i], b);
+    spans->tuples.emplace_back(begin, b->size());
   }
   b->append("]]\n");
+}
+
+// ---- Entry hashes (docs/ledger-format.md section 5) ----
+
+// v3: an entry's hash is SHA-256(0x00 || E || P || be64(seq) || T), the RFC 6962 leaf hash of
+// that byte string, where
+//   E = SHA-256("loopgate.ledger-event/v3" 0x00 policy_version 0x00 F), F the canonical JSON
+//       array of the event's facts (AppendFacts), the same for every entry of the event;
+//   P = the raw hash of the entry before (32 zero bytes before entry 1);
+//   T = the canonical JSON array of the entry's decision (AppendTuple).
+// So an event's facts are hashed once for all its entries, and each entry hashes only its own
+// decision; every member of the v2 entry is still covered.
+constexpr std::string_view kEventDomain("loopgate.ledger-event/v3\0", 25);
+
+// Absorbs the prefix of every event digest under `policy_version`.
+void StartEventDigest(std::string_view policy_version, crypto::Sha256Hasher* prefix) {
+  prefix->Update(kEventDomain);
+  prefix->Update(policy_version);
+  prefix->Update(std::string_view("\0", 1));
+}
+
+crypto::Digest EventDigest(const crypto::Sha256Hasher& prefix, std::string_view facts,
+                           crypto::Sha256Hasher& hasher) {
+  hasher.Resume(prefix);
+  hasher.Update("[");
+  hasher.Update(facts);
+  hasher.Update("]");
+  return hasher.Finish();
+}
+
+// The same, for a reader that meets rows of many policy versions.
+crypto::Digest EventDigest(std::string_view policy_version, std::string_view facts,
+                           crypto::Sha256Hasher& hasher) {
+  StartEventDigest(policy_version, &hasher);
+  hasher.Update("[");
+  hasher.Update(facts);
+  hasher.Update("]");
+  return hasher.Finish();
+}
+
+crypto::Digest LeafHashV3(crypto::Sha256Hasher& hasher, const crypto::Digest& event,
+                          const crypto::Digest& prev, int64_t seq, std::string_view tuple) {
+  char head[1 + 32 + 32 + 8];
+  head[0] = '\0';
+  std::memcpy(head + 1, event.data(), 32);
+  std::memcpy(head + 33, prev.data(), 32);
+  for (int i = 0; i < 8; ++i) {
+    head[65 + i] = static_cast<char>((static_cast<uint64_t>(seq) >> (56 - 8 * i)) & 0xFF);
+  }
+  hasher.Update(std::string_view(head, sizeof(head)));
+  hasher.Update(tuple);
+  return hasher.Finish();
 }
 
 std::string HexOf(std::string_view bytes) { return common::HexEncode(bytes); }
@@ -228,6 +296,11 @@ struct Committed {
   std::string head;  // Hex; empty when nothing is committed.
   std::string root;  // The Merkle root, hex; empty when nothing is committed.
   std::string problem;  // A garbled meta value: a finding for verify.
+  // The seq of the first entry hashed as v3 (section 5); 0 when no writer of v3 entries has
+  // opened the ledger, so every entry is v2.
+  int64_t v3_from = 0;
+
+  int Version(int64_t seq) const { return v3_from > 0 && seq >= v3_from ? 3 : 2; }
 };
 
 absl::StatusOr<Committed> ReadCommitted(store::Database& db) {
@@ -249,6 +322,7 @@ absl::StatusOr<Committed> ReadCommitted(store::Database& db) {
   RETURN_IF_ERROR(number("ledger_size", "size", &c.entries));
   RETURN_IF_ERROR(number("ledger_rows", "row count", &c.rows));
   RETURN_IF_ERROR(number("ledger_bytes", "length", &c.bytes));
+  RETURN_IF_ERROR(number("ledger_v3_from", "v3 boundary (ledger_v3_from)", &c.v3_from));
   ASSIGN_OR_RETURN(auto head, db.GetMeta("ledger_head"));
   if (head) c.head = *head;
   ASSIGN_OR_RETURN(auto root, db.GetMeta("ledger_root"));
@@ -560,8 +634,9 @@ void ForEachRowEntry(const Reader& reader, const Row& row, std::string_view hash
                      std::string* prev, std::string* entry, Fn fn) {
   const std::string_view policy = reader.Policy(row.policy);
   for (size_t i = 0; i < row.entries.size(); ++i) {
-    BuildEntry(row.entries[i], row.entries[i], row.seq + static_cast<int64_t>(i), *prev, policy,
-               entry);
+    const int64_t seq = row.seq + static_cast<int64_t>(i);
+    BuildEntry(row.entries[i], row.entries[i], seq, *prev, policy,
+               reader.committed().Version(seq), entry);
     const std::string stored = HexOf(hashes.substr(i * kHashBytes, kHashBytes));
     fn(row.seq + static_cast<int64_t>(i), row.entries[i], policy, stored);
     *prev = stored;
@@ -637,7 +712,6 @@ absl::StatusOr<std::unique_ptr<Writer>> Writer::Open(store::Database& db,
   }
   w->seq_ = c.entries;
   w->row_count_ = c.rows;
-  w->head_hex_ = GenesisHash();
   if (c.entries > 0) {
     const int fd = ::open(paths.hashes.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return absl::InternalError(common::StrCat("cannot open ", paths.hashes));
@@ -647,8 +721,8 @@ absl::StatusOr<std::unique_ptr<Writer>> Writer::Open(store::Database& db,
                        paths.hashes, &last);
     ::close(fd);
     RETURN_IF_ERROR(read);
-    w->head_hex_ = HexOf(last);
-    if (w->head_hex_ != c.head) {
+    std::memcpy(w->head_.data(), last.data(), kHashBytes);
+    if (HexOf(last) != c.head) {
       return absl::DataLossError("the ledger's last hash differs from the committed head; run "
                                  "`loopgate ledger verify`");
     }
@@ -662,6 +736,10 @@ absl::StatusOr<std::unique_ptr<Writer>> Writer::Open(store::Database& db,
   ASSIGN_OR_RETURN(bool found, id.Step());
   if (!found) return absl::InternalError("the policy version was not registered");
   w->policy_id_ = id.Int(0);
+  StartEventDigest(w->policy_version_, &w->event_prefix_);
+  // Entries from here on are hashed as v3. A ledger begun by an earlier Loopgate keeps its v2
+  // entries (section 5): the boundary is recorded before any v3 entry can commit.
+  if (c.v3_from == 0) RETURN_IF_ERROR(db.SetMeta("ledger_v3_from", std::to_string(c.entries + 1)));
   return w;
 }
 
@@ -676,28 +754,28 @@ absl::StatusOr<int64_t> Writer::AppendEvent(const std::vector<EntryFacts>& entri
   }
   const int64_t first = seq_ + 1;
   hash_bytes_.clear();
-  std::string& prev = prev_hex_;
-  prev = head_hex_;
+  BuildRowBody(first, policy_id_, entries, &body_, &spans_);
+  const std::string_view row(body_);
+  // v3 (section 5): the event's facts are hashed once, each entry's decision once.
+  const crypto::Digest event = EventDigest(
+      event_prefix_, row.substr(spans_.facts_begin, spans_.facts_end - spans_.facts_begin),
+      hasher_);
   for (size_t i = 0; i < entries.size(); ++i) {
-    // Every entry of the row carries the event's facts, as the row stores them once.
-    BuildEntry(entries[0], entries[i], first + static_cast<int64_t>(i), prev, policy_version_,
-               &entry_);
-    const crypto::Digest d = LeafHash(hasher_, entry_);
+    const auto [begin, end] = spans_.tuples[i];
+    const crypto::Digest d = LeafHashV3(hasher_, event, head_, first + static_cast<int64_t>(i),
+                                        row.substr(begin, end - begin));
     RETURN_IF_ERROR(merkle::AppendLeaf(range_, *nodes_, d));
     hash_bytes_.append(reinterpret_cast<const char*>(d.data()), d.size());
-    prev.clear();
-    crypto::AppendHex(d, &prev);
+    head_ = d;
   }
-  body_.clear();
-  PutU64(static_cast<uint64_t>(first), &body_);
-  PutU64(static_cast<uint64_t>(rows_->end()), &body_);
-  index_->Append(body_);
-  BuildRowBody(first, policy_id_, entries, &body_);
+  index_record_.clear();
+  PutU64(static_cast<uint64_t>(first), &index_record_);
+  PutU64(static_cast<uint64_t>(rows_->end()), &index_record_);
+  index_->Append(index_record_);
   rows_->Append(body_);
   hashes_->Append(hash_bytes_);
   ++row_count_;
   seq_ = first + static_cast<int64_t>(entries.size()) - 1;
-  head_hex_.swap(prev);
   return first;
 }
 
@@ -723,6 +801,8 @@ absl::Status Writer::Flush() {
 
 std::string Writer::root_hash() const { return merkle::HashHex(range_.Root()); }
 
+std::string Writer::head_hash() const { return seq_ == 0 ? GenesisHash() : crypto::ToHex(head_); }
+
 absl::Status Writer::SaveHead() {
   if (rows_->end() != rows_->position() || hashes_->end() != hashes_->position()) {
     return absl::FailedPreconditionError("ledger entries were not flushed before SaveHead");
@@ -731,7 +811,7 @@ absl::Status Writer::SaveHead() {
   RETURN_IF_ERROR(db_.SetMeta("ledger_rows", std::to_string(row_count_)));
   RETURN_IF_ERROR(db_.SetMeta("ledger_bytes", std::to_string(rows_->position())));
   RETURN_IF_ERROR(db_.SetMeta("ledger_root", root_hash()));
-  return db_.SetMeta("ledger_head", head_hex_);
+  return db_.SetMeta("ledger_head", head_hash());
 }
 
 namespace {
@@ -827,8 +907,25 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db,
   check_checkpoints();  // Checkpoints of the empty tree.
   std::string prev = GenesisHash();  // The stored hash of the entry before the current one.
   int64_t expected = 1, rows = 0, consumed = 0;
-  std::string entry, hashes;
+  std::string entry, hashes, facts, tuple;
+  crypto::Digest prev_raw{}, event{};
   crypto::Sha256Hasher hasher;
+  // Entry i of `row` rebuilt and hashed by its format's rule (section 5); `prev` and
+  // `prev_raw` hold the stored hash before it.
+  auto hash_entry = [&](const Row& row, size_t i, int64_t seq, std::string_view policy) {
+    if (c.Version(seq) == 2) {
+      BuildEntry(row.entries[i], row.entries[i], seq, prev, policy, 2, &entry);
+      return LeafHash(hasher, entry);
+    }
+    if (i == 0) {  // A row is all of one format: v3 begins where a writer opened the ledger.
+      facts.clear();
+      AppendFacts(row.entries[0], &facts);
+      event = EventDigest(policy, facts, hasher);
+    }
+    tuple.clear();
+    AppendTuple(row.entries[i], &tuple);
+    return LeafHashV3(hasher, event, prev_raw, seq, tuple);
+  };
   auto s = ForEachRow(*reader, &consumed, [&](const Row& row, RowState state, int64_t offset) {
     if (bad) return false;
     if (state == RowState::kDamaged) {
@@ -868,9 +965,8 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db,
     }
     for (int64_t i = 0; i < n; ++i) {
       const int64_t seq = row.seq + i;
-      BuildEntry(row.entries[i], row.entries[i], seq, prev, policy, &entry);
       const std::string_view stored(hashes.data() + i * kHashBytes, kHashBytes);
-      const crypto::Digest d = LeafHash(hasher, entry);
+      const crypto::Digest d = hash_entry(row, static_cast<size_t>(i), seq, policy);
       if (std::string_view(reinterpret_cast<const char*>(d.data()), d.size()) != stored) {
         bad.emplace(seq, common::StrCat(
                              "entry ", seq, " was modified, or does not link to entry ", seq - 1,
@@ -878,6 +974,7 @@ absl::StatusOr<VerifyReport> VerifySnapshot(store::Database& db,
         return false;
       }
       prev = HexOf(stored);
+      std::memcpy(prev_raw.data(), stored.data(), kHashBytes);
       ++report.entries;
       range.Append(d);
       if (!check_checkpoints()) return false;
@@ -1000,6 +1097,132 @@ absl::Status Export(store::Database& db, std::FILE* out) {
     }
     return absl::OkStatus();
   });
+}
+
+namespace {
+
+// A release entry's "release" object (AppendReleaseObject) into `r`. False when it is not one.
+bool ParseReleaseObject(simdjson::dom::element e, ReleaseFacts* r) {
+  simdjson::dom::object o;
+  if (e.get_object().get(o) != simdjson::SUCCESS) return false;
+  std::string_view mode;
+  if (o["actor"].get_string().get(r->actor) != simdjson::SUCCESS ||
+      o["study"].get_string().get(r->study) != simdjson::SUCCESS ||
+      o["study_sha256"].get_string().get(r->study_sha256) != simdjson::SUCCESS ||
+      o["mode"].get_string().get(mode) != simdjson::SUCCESS ||
+      o["epsilon_nano"].error() || o["k"].error() || o["policy_versions"].error() ||
+      !OptionalNonNegative(o["epsilon_nano"].value_unsafe(), &r->epsilon_nano) ||
+      !OptionalNonNegative(o["k"].value_unsafe(), &r->k) ||
+      o["cells_released"].get_int64().get(r->cells_released) != simdjson::SUCCESS ||
+      o["cells_suppressed_primary"].get_int64().get(r->cells_suppressed_primary) !=
+          simdjson::SUCCESS ||
+      o["cells_suppressed_complementary"].get_int64().get(r->cells_suppressed_complementary) !=
+          simdjson::SUCCESS ||
+      o["rows_read"].get_int64().get(r->rows_read) != simdjson::SUCCESS ||
+      !StringList(o["policy_versions"].value_unsafe(), &r->policy_versions)) {
+    return false;
+  }
+  if (mode == DisclosureModeName(DisclosureMode::kSuppression)) {
+    r->mode = DisclosureMode::kSuppression;
+  } else if (mode == DisclosureModeName(DisclosureMode::kDifferentialPrivacy)) {
+    r->mode = DisclosureMode::kDifferentialPrivacy;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<crypto::Digest> EntryHash(std::string_view text) {
+  auto not_entry = [](std::string_view why) {
+    return absl::InvalidArgumentError(common::StrCat("the entry is not a ", why));
+  };
+  json::StrictParser parser;
+  std::string canonical;
+  auto parsed = parser.ParseCopy(text, &canonical);
+  simdjson::dom::object o;
+  if (!parsed.ok() || parsed->get_object().get(o) != simdjson::SUCCESS) {
+    return not_entry("JSON object");
+  }
+  int64_t v = 0;
+  if (o["v"].get_int64().get(v) != simdjson::SUCCESS || (v != 2 && v != 3)) {
+    return not_entry("loopgate.ledger/v2 or v3 entry (its \"v\" is not 2 or 3)");
+  }
+  crypto::Sha256Hasher hasher;
+  if (v == 2) return LeafHash(hasher, text);  // v2 hashes the text itself.
+  // v3 hashes the entry's members (section 5): read them, and accept the text only when it is
+  // exactly the entry they make, so no other text can claim the same hash.
+  EntryFacts f;
+  ReleaseFacts release;
+  std::vector<std::string_view> ids, versions, transforms, scope;
+  std::string_view decision, policy, prev_hex;
+  int64_t seq = 0;
+  bool has_scope = false;
+  auto member = [&](std::string_view name) {
+    simdjson::dom::element e;
+    return o[name].get(e) == simdjson::SUCCESS ? std::optional(e) : std::nullopt;
+  };
+  auto string_or_null = [&](std::string_view name, std::string_view* out) {
+    auto e = member(name);
+    return e && StringOrNull(*e, out);
+  };
+  auto list = [&](std::string_view name, std::vector<std::string_view>* out) {
+    auto e = member(name);
+    return e && StringList(*e, out);
+  };
+  auto scope_member = member("consent_scope");
+  bool ok = scope_member.has_value() && string_or_null("event_id", &f.event_id) &&
+            string_or_null("type", &f.type) && string_or_null("source", &f.source) &&
+            string_or_null("time", &f.time) && string_or_null("sink", &f.sink) &&
+            string_or_null("reason", &f.reason) && string_or_null("detail", &f.detail) &&
+            string_or_null("delivered", &f.delivered) && list("consent_ids", &ids) &&
+            list("consent_versions", &versions) && list("transforms", &transforms) &&
+            o["decision"].get_string().get(decision) == simdjson::SUCCESS &&
+            o["policy_version"].get_string().get(policy) == simdjson::SUCCESS &&
+            o["prev_hash"].get_string().get(prev_hex) == simdjson::SUCCESS &&
+            o["seq"].get_int64().get(seq) == simdjson::SUCCESS && seq >= 1 &&
+            o["line"].get_uint64().get(f.line) == simdjson::SUCCESS &&
+            o["run"].get_int64().get(f.run) == simdjson::SUCCESS;
+  if (ok && !scope_member->is_null()) {
+    has_scope = true;
+    ok = StringList(*scope_member, &scope);
+  }
+  if (ok) {
+    if (decision == "allow") {
+      f.outcome = Outcome::kAllow;
+    } else if (decision == "deny") {
+      f.outcome = Outcome::kDeny;
+    } else if (decision == "quarantine") {
+      f.outcome = Outcome::kQuarantine;
+    } else if (decision == "release") {
+      f.outcome = Outcome::kRelease;
+      auto r = member("release");
+      ok = r && ParseReleaseObject(*r, &release);
+      f.release = &release;
+    } else {
+      ok = false;
+    }
+  }
+  const std::optional<crypto::Digest> prev = ok ? merkle::HashFromHex(prev_hex) : std::nullopt;
+  if (!prev) {
+    return not_entry("loopgate.ledger/v3 entry (a member is missing or of the wrong type)");
+  }
+  f.consent_ids = ids;
+  f.consent_versions = versions;
+  f.transforms = transforms;
+  f.consent_scope = has_scope ? &scope : nullptr;
+  std::string rebuilt;
+  BuildEntry(f, f, seq, prev_hex, policy, 3, &rebuilt);
+  if (rebuilt != text) {
+    return not_entry("loopgate.ledger/v3 entry in canonical form (its members are not exactly "
+                     "an entry's, or are not written as the ledger writes them)");
+  }
+  std::string facts, tuple;
+  AppendFacts(f, &facts);
+  AppendTuple(f, &tuple);
+  const crypto::Digest event = EventDigest(policy, facts, hasher);
+  return LeafHashV3(hasher, event, *prev, seq, tuple);
 }
 
 namespace {
@@ -1150,7 +1373,8 @@ absl::StatusOr<std::string> ProveEventOnce(store::Database& db, std::string_view
     std::vector<merkle::ProvenEntry> proven;
     for (auto& [seq, text] : entries) {
       if (static_cast<uint64_t>(seq) > cp.checkpoint.tree_size) continue;
-      proven.push_back({static_cast<uint64_t>(seq - 1), std::move(text)});
+      ASSIGN_OR_RETURN(const crypto::Digest leaf, EntryHash(text));
+      proven.push_back({static_cast<uint64_t>(seq - 1), std::move(text), leaf});
     }
     if (proven.empty()) {
       return absl::NotFoundError(common::StrCat(

@@ -30,8 +30,10 @@
 
 namespace loopgate::ledger {
 
-inline constexpr std::string_view kFormat = "loopgate.ledger/v2";
-inline constexpr int kFormatVersion = 2;
+// The format of new entries. A ledger begun before v3 keeps its v2 entries; each entry says
+// which it is in its "v" (docs/ledger-format.md section 5).
+inline constexpr std::string_view kFormat = "loopgate.ledger/v3";
+inline constexpr int kFormatVersion = 3;
 
 enum class Outcome : uint8_t {
   kAllow,       // Delivered to the sink.
@@ -100,6 +102,13 @@ struct EntryFacts {
   const ReleaseFacts* release = nullptr;  // Set exactly for kRelease entries.
 };
 
+// Where a stored row's pieces are, as byte offsets [begin, end) into its text: the event's facts
+// and each entry's decision tuple, the texts an entry hash covers (docs/ledger-format.md 5).
+struct RowSpans {
+  size_t facts_begin = 0, facts_end = 0;
+  std::vector<std::pair<size_t, size_t>> tuples;
+};
+
 // Appends entries. Staged in memory until Flush(); SaveHead() then records the new committed
 // lengths in the caller's transaction. Opening cuts the files back to their committed lengths,
 // so a batch that was flushed but never committed is discarded. Not thread-safe; the caller
@@ -129,7 +138,8 @@ class Writer {
   absl::Status SaveHead();
 
   int64_t size() const { return seq_; }
-  const std::string& head_hash() const { return head_hex_; }
+  // The hash of the last entry appended (64 hex digits; GenesisHash() when there is none).
+  std::string head_hash() const;
   // The RFC 6962 root of the entries appended so far (docs/ledger-format.md section 9), hex.
   std::string root_hash() const;
 
@@ -147,10 +157,12 @@ class Writer {
   std::unique_ptr<merkle::FileNodeStore> nodes_;
   int64_t seq_ = 0;
   int64_t row_count_ = 0;
-  std::string head_hex_;
-  std::string entry_, body_, hash_bytes_, prev_hex_;
+  crypto::Digest head_{};  // The last entry's hash; zeros before the first.
+  std::string body_, hash_bytes_, index_record_;
+  RowSpans spans_;
   std::vector<EntryFacts> single_;
   crypto::Sha256Hasher hasher_;
+  crypto::Sha256Hasher event_prefix_;  // The domain and policy version: every event digest's.
 };
 
 // The hash that precedes the first entry.
@@ -219,6 +231,13 @@ enum class Read : uint8_t {
 absl::Status ForEachEntry(store::Database& db,
                           const std::function<absl::Status(const StoredEntry&)>& fn,
                           Read read = Read::kEntries);
+
+// The hash of an entry's text (as `ledger export` writes it, without its "hash", and as proofs
+// carry it), by its format's rule (docs/ledger-format.md section 5): v2 hashes the text itself,
+// v3 the event's facts and the entry's decision, read from the text's members. What
+// `check-proof` computes for each entry. Errors: InvalidArgument, saying why the text is not
+// an entry (a v3 text must be exactly the canonical entry its members make).
+absl::StatusOr<crypto::Digest> EntryHash(std::string_view text);
 
 // Writes every entry, oldest first, as one JSON line with its "hash" (formats.md).
 absl::Status Export(store::Database& db, std::FILE* out);

@@ -15,6 +15,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
+#include "ledger/entry_hash_testonly.h"
+#include "merkle/compact_range.h"
+#include "merkle/node_store.h"
 #include "store/scratch_state.h"
 
 namespace loopgate::ledger {
@@ -69,14 +72,10 @@ constexpr std::string_view kHeadDiffers = "the last entry's hash differs from th
 constexpr std::string_view kSizeNotANumber =
     "the committed ledger size in the state is not a number (edited)";
 
-// The 32 raw bytes of an entry's hash, as the hashes file stores them: the RFC 6962 leaf hash
-// SHA-256(0x00 || entry), computed here independently of the ledger's code.
-std::string LeafBytes(std::string_view entry) {
-  const crypto::Digest d = crypto::Sha256(std::string(1, '\0') + std::string(entry));
-  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
-}
-std::string LeafHex(std::string_view entry) { return crypto::ToHex(crypto::Sha256(
-    std::string(1, '\0') + std::string(entry))); }
+// The 32 raw bytes of an entry's hash, as the hashes file stores them, by the documented rule
+// (section 5), computed independently of the ledger's code (entry_hash_testonly.h).
+std::string LeafBytes(std::string_view entry) { return testonly::DocumentedEntryHash(entry); }
+std::string LeafHex(std::string_view entry) { return testonly::DocumentedEntryHashHex(entry); }
 
 // Lowercase hex of 32 raw hash bytes.
 std::string HexOfHash(std::string_view bytes) {
@@ -404,7 +403,7 @@ class LedgerTest : public testing::Test {
            std::string(kPolicy) + "\",\"prev_hash\":\"" + std::string(prev) +
            "\",\"reason\":null,\"run\":1,\"seq\":" + std::to_string(seq) + ",\"sink\":\"" +
            std::string(sink) +
-           "\",\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":2}";
+           "\",\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":3}";
   }
   // The row body storing the ForgeEntry entries for `sinks`.
   static std::string ForgeBody(const std::vector<std::string>& sinks) {
@@ -638,6 +637,138 @@ TEST_F(LedgerTest, StoredHashesAreTheSha256OfEachEntryInOrder) {
   }
 }
 
+TEST_F(LedgerTest, EntryHashOfAnExportedEntryIsItsStoredHash) {
+  AppendStandard();
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 9u);
+  for (const Exported& e : entries) {
+    const absl::StatusOr<crypto::Digest> h = EntryHash(e.entry);
+    ASSERT_TRUE(h.ok()) << h.status() << "\n" << e.entry;
+    EXPECT_EQ(crypto::ToHex(*h), e.hash) << e.entry;
+    EXPECT_THAT(e.entry, HasSubstr("\"v\":3}"));
+  }
+}
+
+TEST_F(LedgerTest, EntryHashCoversEveryMemberOfAV3Entry) {
+  AppendStandard();
+  const std::string entry = ExportEntries()[1].entry;  // evt-2's allow: every list is filled.
+  const std::string hash = crypto::ToHex(*EntryHash(entry));
+  // Each replacement keeps the text canonical, so it is hashed, and hashes differently.
+  const std::vector<std::pair<std::string, std::string>> edits = {
+      {"\"c-1\"", "\"c-0\""},                       // consent_ids
+      {"\"hcp_commercial_engagement\"", "\"x\""},      // consent_scope
+      {"\"2026-01-01T00:00:05Z\"", "\"2026-01-01T00:00:06Z\""},  // consent_versions
+      {"\"allow\"", "\"deny\""},                      // decision
+      {"\"sha256:abc\"", "\"sha256:abd\""},           // delivered
+      {"\"detail\":null", "\"detail\":\"d\""},          // detail
+      {"\"evt-2\"", "\"evt-9\""},                     // event_id
+      {"\"line\":2", "\"line\":3"},                    // line
+      {"\"sha256:policy-under-test\"", "\"sha256:other\""},  // policy_version
+      {"\"prev_hash\":\"e", "\"prev_hash\":\"f"},        // prev_hash
+      {"\"reason\":null", "\"reason\":\"r\""},          // reason
+      {"\"run\":1", "\"run\":2"},                      // run
+      {"\"seq\":2", "\"seq\":3"},                      // seq
+      {"\"sink\":\"crm\"", "\"sink\":\"cro\""},          // sink
+      {"\"support_hub\"", "\"support_huc\""},          // source
+      {"\"2026-04-01T00:00:00Z\"", "\"2026-04-01T00:00:01Z\""},  // time
+      {"\"zip:generalize\"", "\"zip:drop\""},          // transforms
+      {"\"patient.support.milestone\"", "\"patient.other\""},  // type
+  };
+  for (const auto& [from, to] : edits) {
+    std::string edited = entry;
+    const size_t at = edited.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    edited.replace(at, from.size(), to);
+    const absl::StatusOr<crypto::Digest> h = EntryHash(edited);
+    ASSERT_TRUE(h.ok()) << h.status() << " after " << from << " -> " << to;
+    EXPECT_NE(crypto::ToHex(*h), hash) << from << " -> " << to;
+    EXPECT_EQ(crypto::ToHex(*h), testonly::DocumentedEntryHashHex(edited)) << from;
+  }
+}
+
+TEST_F(LedgerTest, EntryHashRefusesTextsThatAreNotExactlyAnEntry) {
+  AppendStandard();
+  const std::string entry = ExportEntries()[1].entry;
+  ASSERT_TRUE(EntryHash(entry).ok());
+  auto refused = [](const std::string& text) {
+    const absl::Status s = EntryHash(text).status();
+    return s.code() == absl::StatusCode::kInvalidArgument;
+  };
+  EXPECT_TRUE(refused("not json"));
+  EXPECT_TRUE(refused("[1,2]"));
+  EXPECT_TRUE(refused(std::string(entry).replace(entry.find("\"v\":3"), 5, "\"v\":4")));
+  // A member added, a member removed, whitespace, a member of the wrong type.
+  EXPECT_TRUE(refused(entry.substr(0, entry.size() - 1) + ",\"zzz\":1}"));
+  EXPECT_TRUE(refused(std::string(entry).replace(entry.find("\"detail\":null,"), 14, "")));
+  EXPECT_TRUE(refused(std::string(entry).replace(entry.find("\"run\":1"), 7, "\"run\": 1")));
+  EXPECT_TRUE(refused(std::string(entry).replace(entry.find("\"run\":1"), 7, "\"run\":\"1\"")));
+  EXPECT_TRUE(refused(std::string(entry).replace(entry.find("\"prev_hash\":\""), 13,
+                                                 "\"prev_hash\":\"zz")));
+  // An empty string where the writer writes null.
+  EXPECT_TRUE(refused(std::string(entry).replace(entry.find("\"detail\":null"), 13,
+                                                 "\"detail\":\"\"")));
+}
+
+TEST_F(LedgerTest, ALedgerBegunAsV2KeepsItsEntriesAndContinuesInV3) {
+  // A ledger as a build before v3 left it: the standard entries, each labelled and hashed as
+  // v2 (SHA-256 of 0x00 and the entry text), the tree and committed head over those hashes,
+  // and no ledger_v3_from.
+  AppendStandard();
+  std::string prev(64, '0'), hashes;
+  std::vector<std::string> v2_hashes;
+  merkle::CompactRange range;
+  std::filesystem::remove_all(LedgerFile("tree"));
+  {
+    auto nodes = merkle::FileNodeStore::Open(LedgerFile("tree"));
+    ASSERT_TRUE(nodes.ok()) << nodes.status();
+    for (const Exported& e : ExportEntries()) {
+      std::string text = e.entry;
+      text.replace(text.find("\"prev_hash\":\"") + 13, 64, prev);
+      text.replace(text.size() - 2, 1, "2");
+      ASSERT_EQ(text.substr(text.size() - 7), ",\"v\":2}");
+      const crypto::Digest d = crypto::Sha256(std::string(1, '\0') + text);
+      ASSERT_TRUE(merkle::AppendLeaf(range, **nodes, d).ok());
+      hashes.append(reinterpret_cast<const char*>(d.data()), d.size());
+      prev = crypto::ToHex(d);
+      v2_hashes.push_back(prev);
+    }
+    ASSERT_TRUE((*nodes)->Sync().ok());
+  }
+  WriteAll(LedgerFile("hashes"), hashes);
+  ASSERT_TRUE(db_->SetMeta("ledger_head", prev).ok());
+  ASSERT_TRUE(db_->SetMeta("ledger_root", merkle::HashHex(range.Root())).ok());
+  ASSERT_TRUE(db_->Exec("DELETE FROM meta WHERE key = 'ledger_v3_from'").ok());
+  ExpectVerifies(9);
+  for (const Exported& e : ExportEntries()) {
+    EXPECT_THAT(e.entry, HasSubstr("\"v\":2}"));
+    EXPECT_EQ(e.hash, v2_hashes[static_cast<size_t>(e.seq - 1)]);
+  }
+
+  // This build appends to it: its entries are v3, from the first one it writes.
+  AppendEvents({{Deny("evt-6", "crm", "no_consent", 6), Deny("evt-6", "lake", "no_agreement", 6)},
+                {Quarantine("evt-7", 7)}});
+  auto from = db_->GetMeta("ledger_v3_from");
+  ASSERT_TRUE(from.ok() && from->has_value());
+  EXPECT_EQ(**from, "10");
+  ExpectVerifies(12);
+  const std::vector<Exported> entries = ExportEntries();
+  ASSERT_EQ(entries.size(), 12u);
+  for (const Exported& e : entries) {
+    EXPECT_THAT(e.entry, HasSubstr(e.seq < 10 ? "\"v\":2}" : "\"v\":3}")) << e.seq;
+    EXPECT_EQ(testonly::DocumentedEntryHashHex(e.entry), e.hash) << e.seq;
+    EXPECT_EQ(crypto::ToHex(*EntryHash(e.entry)), e.hash) << e.seq;
+  }
+  EXPECT_EQ(entries[9].prev_hash, v2_hashes[8]);  // The chain runs on across the boundary.
+
+  // The boundary is covered too: moved either way, the entries it moves fail.
+  ASSERT_TRUE(db_->SetMeta("ledger_v3_from", "9").ok());
+  ExpectBad(9, Modified(9));
+  ASSERT_TRUE(db_->SetMeta("ledger_v3_from", "11").ok());
+  ExpectBad(10, Modified(10));
+  ASSERT_TRUE(db_->SetMeta("ledger_v3_from", "10").ok());
+  ExpectVerifies(12);
+}
+
 TEST_F(LedgerTest, AppendEventTakesTheEventFactsFromTheFirstEntry) {
   EntryFacts first = Deny("evt-1", "crm", "no_consent", 7);
   first.consent_scope = &scope_;
@@ -767,7 +898,7 @@ TEST_F(LedgerTest, EntriesAreExactlyAsDocumented) {
                 "\"sink\":\"crm\",\"source\":\"support_hub\","
                 "\"time\":\"2026-04-01T00:00:00Z\","
                 "\"transforms\":[\"patient_id:tokenize\",\"zip:generalize\"],"
-                "\"type\":\"patient.support.milestone\",\"v\":2}");
+                "\"type\":\"patient.support.milestone\",\"v\":3}");
   // The line is that entry with its hash inserted before the final '}'.
   EXPECT_EQ(entries[1].line, entries[1].entry.substr(0, entries[1].entry.size() - 1) +
                                  ",\"hash\":\"" + LeafHex(entries[1].entry) + "\"}");
@@ -780,7 +911,7 @@ TEST_F(LedgerTest, EntriesAreExactlyAsDocumented) {
                 entries[1].hash +
                 "\",\"reason\":\"purpose_not_permitted\",\"run\":1,\"seq\":3,"
                 "\"sink\":\"lake\",\"source\":\"support_hub\",\"time\":\"2026-04-01T00:00:00Z\","
-                "\"transforms\":[],\"type\":\"patient.support.milestone\",\"v\":2}");
+                "\"transforms\":[],\"type\":\"patient.support.milestone\",\"v\":3}");
   // A quarantine: empty facts are null, no consent scope is null.
   EXPECT_EQ(entries[6].entry,
             "{\"consent_ids\":[],\"consent_scope\":null,\"consent_versions\":[],"
@@ -790,7 +921,7 @@ TEST_F(LedgerTest, EntriesAreExactlyAsDocumented) {
             "\"prev_hash\":\"" +
                 entries[5].hash +
                 "\",\"reason\":\"id_conflict\",\"run\":1,\"seq\":7,\"sink\":null,"
-                "\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":2}");
+                "\"source\":null,\"time\":null,\"transforms\":[],\"type\":null,\"v\":3}");
 }
 
 TEST_F(LedgerTest, QuarantineWithoutAnIdHasANullEventId) {

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "json/json.h"
 #include "ledger/ledger.h"
+#include "ledger/entry_hash_testonly.h"
 #include "simdjson.h"
 #include "store/scratch_state.h"
 
@@ -37,10 +38,8 @@ void WriteAll(const std::string& path, std::string_view bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-// The RFC 6962 leaf hash of an entry, hex, computed here independently of the ledger's code.
-std::string LeafHex(std::string_view entry) {
-  return crypto::ToHex(crypto::Sha256(std::string(1, '\0') + std::string(entry)));
-}
+// The hash of an entry, hex, by the documented rule, computed independently of the ledger's code.
+std::string LeafHex(std::string_view entry) { return testonly::DocumentedEntryHashHex(entry); }
 
 class ReleaseTest : public testing::Test {
  protected:
@@ -204,13 +203,22 @@ TEST_F(ReleaseTest, TheEntryIsExactlyAsDocumentedAndHashedAsAnyEntry) {
             "\"sha256:policy-two\"],\"rows_read\":1234,\"study\":\"email-lift\","
             "\"study_sha256\":\"" + kStudyDigest + "\"},\"run\":0,\"seq\":5,"
             "\"sink\":\"analytics_lake\",\"source\":null,\"time\":\"2026-07-01T09:30:00Z\","
-            "\"transforms\":[],\"type\":null,\"v\":2}");
-  // Canonical (RFC 8785) as every entry, and its hash is its leaf hash.
+            "\"transforms\":[],\"type\":null,\"v\":3}");
+  // Canonical (RFC 8785) as every entry, and its hash is the documented one, with the release
+  // tuple in the hashed decision; check-proof's EntryHash computes the same.
   json::StrictParser parser;
   std::string canonical;
   ASSERT_TRUE(parser.ParseCopy(entry, &canonical).ok());
   EXPECT_EQ(canonical, entry);
   EXPECT_EQ(line.substr(hash_at + 9, 64), LeafHex(entry));
+  const absl::StatusOr<crypto::Digest> hash = EntryHash(entry);
+  ASSERT_TRUE(hash.ok()) << hash.status();
+  EXPECT_EQ(crypto::ToHex(*hash), line.substr(hash_at + 9, 64));
+  // A release member changed changes the hash.
+  std::string edited = entry;
+  edited.replace(edited.find("\"rows_read\":"), 12, "\"rows_read\":9");
+  ASSERT_TRUE(EntryHash(edited).ok()) << edited;
+  EXPECT_NE(crypto::ToHex(*EntryHash(edited)), line.substr(hash_at + 9, 64));
 }
 
 TEST_F(ReleaseTest, TheExportHoldsEveryMemberFormatsMdRequires) {

@@ -87,7 +87,7 @@ absl::StatusOr<std::vector<Hash>> HashList(object o, std::string_view name,
   return out;
 }
 
-// The entry's own claims: which event, which position, which format.
+// The entry's own claims: which event, which position. (Its format is leaf_hash's to check.)
 absl::Status CheckEntryText(std::string_view text, std::string_view event_id, uint64_t index,
                             std::string_view where) {
   json::StrictParser parser;
@@ -96,10 +96,6 @@ absl::Status CheckEntryText(std::string_view text, std::string_view event_id, ui
   object entry;
   if (!parsed.ok() || parsed->get_object().get(entry) != simdjson::SUCCESS) {
     return Malformed(StrCat(where, ": the entry is not a JSON object"));
-  }
-  int64_t v = 0;
-  if (entry["v"].get_int64().get(v) != simdjson::SUCCESS || v != 2) {
-    return absl::DataLossError(StrCat(where, ": the entry is not a loopgate.ledger/v2 entry"));
   }
   std::string_view id;
   if (entry["event_id"].get_string().get(id) != simdjson::SUCCESS || id != event_id) {
@@ -116,7 +112,8 @@ absl::Status CheckEntryText(std::string_view text, std::string_view event_id, ui
   return absl::OkStatus();
 }
 
-absl::StatusOr<ProofReport> CheckInclusion(object root, const crypto::Ed25519PublicKey& key) {
+absl::StatusOr<ProofReport> CheckInclusion(object root, const crypto::Ed25519PublicKey& key,
+                                           const EntryLeafHash& leaf_hash) {
   RETURN_IF_ERROR(
       ExactMembers(root, {"checkpoint", "entries", "event_id", "format", "kind"}, "the proof"));
   ASSIGN_OR_RETURN(std::string_view cp_text, String(root, "checkpoint", "the proof"));
@@ -153,8 +150,12 @@ absl::StatusOr<ProofReport> CheckInclusion(object root, const crypto::Ed25519Pub
                                         cp.checkpoint.tree_size, " entries"));
     }
     RETURN_IF_ERROR(CheckEntryText(text, event_id, index, where));
+    const absl::StatusOr<Hash> leaf = leaf_hash(text);
+    if (!leaf.ok()) {
+      return absl::DataLossError(StrCat(where, ": ", std::string(leaf.status().message())));
+    }
     const absl::Status s =
-        VerifyInclusion(LeafHash(text), index, cp.checkpoint.tree_size, proof, cp.checkpoint.root);
+        VerifyInclusion(*leaf, index, cp.checkpoint.tree_size, proof, cp.checkpoint.root);
     if (!s.ok()) {
       return absl::Status(s.code(), StrCat(where,
                                            " is not proven to be in the tree the "
@@ -212,7 +213,8 @@ absl::StatusOr<ProofReport> CheckConsistency(object root, const crypto::Ed25519P
 }  // namespace
 
 absl::StatusOr<ProofReport> CheckProof(std::string_view file_text,
-                                       const crypto::Ed25519PublicKey& public_key) {
+                                       const crypto::Ed25519PublicKey& public_key,
+                                       const EntryLeafHash& leaf_hash) {
   json::StrictParser parser;
   std::string canonical;
   auto parsed = parser.ParseCopy(file_text, &canonical);
@@ -230,7 +232,7 @@ absl::StatusOr<ProofReport> CheckProof(std::string_view file_text,
   if (root["kind"].get_string().get(kind) != simdjson::SUCCESS) {
     return Malformed("\"kind\" must be \"inclusion\" or \"consistency\"");
   }
-  if (kind == "inclusion") return CheckInclusion(root, public_key);
+  if (kind == "inclusion") return CheckInclusion(root, public_key, leaf_hash);
   if (kind == "consistency") return CheckConsistency(root, public_key);
   return Malformed("\"kind\" must be \"inclusion\" or \"consistency\"");
 }

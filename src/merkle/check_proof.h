@@ -3,10 +3,10 @@
 // public key: no state, no ledger. Separate from building (STYLE.md).
 //
 // An inclusion proof is accepted when the checkpoint is signed by the key given, and for every
-// entry: its text is a JSON object with "event_id" equal to the file's, "seq" equal to its
-// index + 1 and "v" 2; its index is inside the checkpoint's tree; and its inclusion proof leads
-// from SHA-256(0x00 || entry text) to the checkpoint's root. Entries must be in strictly
-// increasing index order.
+// entry: its text is a JSON object with "event_id" equal to the file's and "seq" equal to its
+// index + 1; its index is inside the checkpoint's tree; and its inclusion proof leads from the
+// entry's leaf hash (as `leaf_hash` computes it from the text: ledger::EntryHash) to the
+// checkpoint's root. Entries must be in strictly increasing index order.
 //
 // A consistency proof is accepted when the checkpoint is signed by the key given and is for
 // new_size and new_root; the old checkpoint, if present, likewise for old_size and old_root;
@@ -17,6 +17,7 @@
 // since the checkpoint, which a consistency proof from that checkpoint to a later one shows.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,10 +45,14 @@ struct ProofReport {
   bool has_old_checkpoint = false;
 };
 
+// An entry text's leaf hash by its format's rule; an error says why the text is not an entry.
+using EntryLeafHash = std::function<absl::StatusOr<Hash>(std::string_view entry_text)>;
+
 // Verifies a proof file's text. Errors: InvalidArgument when the file is not a well-formed
 // loopgate.proof/v1 proof; DataLoss when it is well formed but does not verify. The message
 // names the first problem.
 absl::StatusOr<ProofReport> CheckProof(std::string_view file_text,
-                                       const crypto::Ed25519PublicKey& public_key);
+                                       const crypto::Ed25519PublicKey& public_key,
+                                       const EntryLeafHash& leaf_hash);
 
 }  // namespace loopgate::merkle

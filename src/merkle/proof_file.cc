@@ -59,7 +59,7 @@ absl::StatusOr<std::string> BuildInclusionProofFile(const NodeSource& nodes,
                                                " entries"));
     }
     ASSIGN_OR_RETURN(Hash stored, nodes.Get(0, e.index));
-    if (LeafHash(e.text) != stored) {
+    if (e.leaf != stored) {
       return absl::DataLossError(StrCat("the entry given for leaf index ", e.index,
                                         " is not the one in the tree: its leaf hash differs"));
     }

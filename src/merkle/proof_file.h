@@ -35,6 +35,7 @@ inline constexpr std::string_view kProofFormat = "loopgate.proof/v1";
 struct ProvenEntry {
   uint64_t index = 0;
   std::string text;
+  Hash leaf{};  // The entry's hash as its format computes it from `text` (ledger::EntryHash).
 };
 
 // The inclusion proof file for `entries` (of event `event_id`, in ledger order) in the tree

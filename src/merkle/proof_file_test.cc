@@ -51,7 +51,9 @@ struct Ledger {
   }
   std::vector<ProvenEntry> Proven(int event) const {
     std::vector<ProvenEntry> out;
-    for (uint64_t i : event_indexes[event - 1]) out.push_back({i, entries[i]});
+    for (uint64_t i : event_indexes[event - 1]) {
+      out.push_back({i, entries[i], LeafHash(entries[i])});
+    }
     return out;
   }
 };
@@ -85,8 +87,11 @@ std::string Json(std::string_view s) {
   return out;
 }
 
+// The entries here are hashed whole, as loopgate.ledger/v2 entries are (ledger::EntryHash).
+absl::StatusOr<Hash> WholeTextLeaf(std::string_view entry) { return LeafHash(entry); }
+
 absl::Status Check(const std::string& file, const crypto::Ed25519PrivateKey& key = Key()) {
-  return CheckProof(file, key.public_key()).status();
+  return CheckProof(file, key.public_key(), WholeTextLeaf).status();
 }
 
 #define EXPECT_FAILS_WITH(status, code_, text)                                \
@@ -110,7 +115,7 @@ TEST(ProofFileTest, InclusionProofOfAnEventVerifies) {
   ASSERT_TRUE(parser.ParseCopy(*file, &canonical).ok());
   EXPECT_EQ(canonical + "\n", *file);
 
-  auto report = CheckProof(*file, Key().public_key());
+  auto report = CheckProof(*file, Key().public_key(), WholeTextLeaf);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->kind, ProofKind::kInclusion);
   EXPECT_EQ(report->event_id, "evt-8");
@@ -231,15 +236,14 @@ TEST(ProofFileTest, ALedgerRewrittenAfterItsCheckpointIsCaught) {
     }
 
     // The builder refuses to prove against the checkpoint the ledger no longer matches.
-    EXPECT_FAILS_WITH(
-        BuildInclusionProofFile(rewritten.store, event_id, {{10, rewritten.entries[10]}}, old_cp)
-            .status(),
-        kDataLoss, "the ledger changed after the checkpoint was signed");
+    const ProvenEntry tenth{10, rewritten.entries[10], LeafHash(rewritten.entries[10])};
+    EXPECT_FAILS_WITH(BuildInclusionProofFile(rewritten.store, event_id, {tenth}, old_cp).status(),
+                      kDataLoss, "the ledger changed after the checkpoint was signed");
 
     // A proof made from the rewritten tree and paired with the old checkpoint by hand.
     const std::string fresh_cp = SignedAt(rewritten.store, size);
-    const std::string made = *BuildInclusionProofFile(rewritten.store, event_id,
-                                                      {{10, rewritten.entries[10]}}, fresh_cp);
+    const std::string made =
+        *BuildInclusionProofFile(rewritten.store, event_id, {tenth}, fresh_cp);
     std::string hand = Replace(made, Json(fresh_cp), Json(old_cp));
     if (kind == "dropped" || kind == "inserted") {
       // Entry 10 moved: present it under its original position and seq.
@@ -275,7 +279,7 @@ TEST(ProofFileTest, ConsistencyProofBetweenCheckpointsVerifies) {
     const std::string new_cp = SignedAt(ledger.store, size);
     auto file = BuildConsistencyProofFile(ledger.store, old_size, new_cp, old_cp);
     ASSERT_TRUE(file.ok()) << file.status();
-    auto report = CheckProof(*file, Key().public_key());
+    auto report = CheckProof(*file, Key().public_key(), WholeTextLeaf);
     ASSERT_TRUE(report.ok()) << report.status();
     EXPECT_EQ(report->kind, ProofKind::kConsistency);
     EXPECT_EQ(report->old_size, old_size);
@@ -285,7 +289,7 @@ TEST(ProofFileTest, ConsistencyProofBetweenCheckpointsVerifies) {
 
     auto bare = BuildConsistencyProofFile(ledger.store, old_size, new_cp);
     ASSERT_TRUE(bare.ok());
-    auto bare_report = CheckProof(*bare, Key().public_key());
+    auto bare_report = CheckProof(*bare, Key().public_key(), WholeTextLeaf);
     ASSERT_TRUE(bare_report.ok()) << bare_report.status();
     EXPECT_FALSE(bare_report->has_old_checkpoint);
   }
@@ -310,24 +314,41 @@ TEST(ProofFileTest, BuilderRefusesEntriesItCannotProve) {
   const std::string cp = SignedAt(ledger.store, 20);
   EXPECT_EQ(BuildInclusionProofFile(ledger.store, "evt-1", {}, cp).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_FAILS_WITH(BuildInclusionProofFile(ledger.store, "evt-1",
-                                            {{3, ledger.entries[3]}, {2, ledger.entries[2]}}, cp)
+  auto at = [&](uint64_t index, uint64_t text) {  // Leaf `index`, given entry `text`'s text.
+    return ProvenEntry{index, ledger.entries[text], LeafHash(ledger.entries[text])};
+  };
+  EXPECT_FAILS_WITH(BuildInclusionProofFile(ledger.store, "evt-1", {at(3, 3), at(2, 2)}, cp)
                         .status(),
                     kInvalidArgument, "in ledger order");
   EXPECT_FAILS_WITH(
-      BuildInclusionProofFile(ledger.store, "evt-1", {{25, ledger.entries[25]}}, cp).status(),
-      kInvalidArgument, "leaf index 25 is not in the checkpoint's tree of 20 entries");
-  EXPECT_FAILS_WITH(
-      BuildInclusionProofFile(ledger.store, "evt-1", {{3, ledger.entries[4]}}, cp).status(),
-      kDataLoss, "the entry given for leaf index 3 is not the one in the tree");
-  EXPECT_EQ(BuildInclusionProofFile(ledger.store, "evt-1", {{3, ledger.entries[3]}}, "junk")
-                .status()
-                .code(),
+      BuildInclusionProofFile(ledger.store, "evt-1", {at(25, 25)}, cp).status(), kInvalidArgument,
+      "leaf index 25 is not in the checkpoint's tree of 20 entries");
+  EXPECT_FAILS_WITH(BuildInclusionProofFile(ledger.store, "evt-1", {at(3, 4)}, cp).status(),
+                    kDataLoss, "the entry given for leaf index 3 is not the one in the tree");
+  EXPECT_EQ(BuildInclusionProofFile(ledger.store, "evt-1", {at(3, 3)}, "junk").status().code(),
             absl::StatusCode::kInvalidArgument);
   // Entry 25 is provable against a checkpoint whose tree holds it.
-  EXPECT_TRUE(BuildInclusionProofFile(ledger.store, "evt-1", {{25, ledger.entries[25]}},
-                                      SignedAt(ledger.store, size))
-                  .ok());
+  EXPECT_TRUE(
+      BuildInclusionProofFile(ledger.store, "evt-1", {at(25, 25)}, SignedAt(ledger.store, size))
+          .ok());
+}
+
+TEST(ProofFileTest, AnEntryItsFormatCannotHashIsNotProven) {
+  Ledger ledger;
+  const std::string cp = SignedAt(ledger.store, ledger.entries.size());
+  const std::string file = *BuildInclusionProofFile(ledger.store, "evt-8", ledger.Proven(8), cp);
+  auto refuse = [](std::string_view) -> absl::StatusOr<Hash> {
+    return absl::InvalidArgumentError("the entry is not a loopgate.ledger/v2 or v3 entry");
+  };
+  EXPECT_FAILS_WITH(CheckProof(file, Key().public_key(), refuse).status(), kDataLoss,
+                    "entry 1 of 3 (leaf index " + std::to_string(ledger.event_indexes[7][0]) +
+                        "): the entry is not a loopgate.ledger/v2 or v3 entry");
+  // A leaf hash other than the tree's is not proven either.
+  auto other = [](std::string_view text) -> absl::StatusOr<Hash> {
+    return LeafHash(std::string(text) + " ");
+  };
+  EXPECT_FAILS_WITH(CheckProof(file, Key().public_key(), other).status(), kDataLoss,
+                    "is not proven to be in the tree");
 }
 
 TEST(ProofFileTest, MalformedFilesAreRejectedAsSuch) {
