@@ -125,7 +125,7 @@ TEST(SeenMigration, AV3StateIsMigratedByTheNextRunAndKeepsItsIds) {
   EXPECT_NE(again.out.find("\"routed\":0,\"blocked\":0,\"quarantined\":10,\"duplicates\":20,"),
             std::string::npos)
       << again.out;
-  EXPECT_EQ(Meta(v3, "schema"), "loopgate.state/v4");
+  EXPECT_EQ(Meta(v3, "schema"), "loopgate.state/v5");
   EXPECT_TRUE(fs::exists(v3 + "/seen/records.log"));
 
   // The same run on the state that was never converted: the same outcome and reports.

@@ -282,7 +282,9 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenReadOnly(const std::stri
     if (!meta.ok()) return meta.status();
     schema = std::move(*meta);
   }
-  if (!schema || (*schema != kSchemaName && *schema != kPreviousSchemaName)) {
+  // A v4 state is read as it is; the next read-write open renames it (kV4SchemaName).
+  if (!schema ||
+      (*schema != kSchemaName && *schema != kPreviousSchemaName && *schema != kV4SchemaName)) {
     return absl::FailedPreconditionError(common::StrCat("state in ", dir, " has schema ",
                                                         schema ? *schema : std::string("(none)"),
                                                         "; this build reads ", kSchemaName));
@@ -317,7 +319,8 @@ absl::Status Database::Migrate() {
   if (!s.ok()) return s;
   auto existing = GetMeta("schema");
   if (!existing.ok()) return existing.status();
-  if (existing->has_value() && **existing != kSchemaName && **existing != kPreviousSchemaName) {
+  if (existing->has_value() && **existing != kSchemaName && **existing != kPreviousSchemaName &&
+      **existing != kV4SchemaName) {
     return absl::FailedPreconditionError(common::StrCat(
         "state in ", dir_, " has schema ", **existing, "; this build reads ", kSchemaName,
         ". Route into a new state directory (there is no migration from earlier layouts)"));
@@ -341,6 +344,7 @@ absl::Status Database::Migrate() {
   auto schema = GetMeta("schema");
   if (!schema.ok()) return schema.status();
   if (!schema->has_value()) return SetMeta("schema", kSchemaName);
+  if (**schema == kV4SchemaName) return SetMeta("schema", kSchemaName);
   if (**schema != kSchemaName && **schema != kPreviousSchemaName) {
     return absl::FailedPreconditionError(common::StrCat(
         "state in ", dir_, " has schema ", **schema, "; this build reads ", kSchemaName));

@@ -20,10 +20,14 @@
 namespace loopgate::store {
 
 // The persisted schema's name and version; Open() refuses a state of another version, except
-// kPreviousSchemaName: a v3 state opens as it is (its ids still in the `seen` table) until the
-// seen store's writer migrates it (src/seen/seen.h, docs/state.md section 8).
-inline constexpr std::string_view kSchemaName = "loopgate.state/v4";
+// - kPreviousSchemaName: a v3 state opens as it is (its ids still in the `seen` table) until the
+//   seen store's writer migrates it (src/seen/seen.h, docs/state.md section 8);
+// - kV4SchemaName: a v4 state is a v5 state whose ledger holds only v2 entries; Open() renames
+//   it, so that a build which writes only v2 entries refuses it from then on (v5 is the layout
+//   of v4 plus meta.ledger_v3_from, docs/ledger-format.md section 5).
+inline constexpr std::string_view kSchemaName = "loopgate.state/v5";
 inline constexpr std::string_view kPreviousSchemaName = "loopgate.state/v3";
+inline constexpr std::string_view kV4SchemaName = "loopgate.state/v4";
 
 class Statement {
  public:

@@ -103,6 +103,47 @@ TEST_F(StoreTest, AV3StateOpensAsItIsAndGainsTheSubjectColumn) {
   EXPECT_TRUE(read_only.ok()) << read_only.status();
 }
 
+TEST_F(StoreTest, AV4StateIsRenamedV5WhenOpenedForWritingAndReadAsItIsOtherwise) {
+  const std::string dir = root_ + "/v4";
+  {
+    auto db = MustOpen(dir);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->SetMeta("schema", kV4SchemaName).ok());
+    ASSERT_TRUE(db->SetMeta("answer", "42").ok());
+  }
+  {
+    auto read_only = Database::OpenReadOnly(dir);
+    ASSERT_TRUE(read_only.ok()) << read_only.status();
+    auto schema = (*read_only)->GetMeta("schema");
+    ASSERT_TRUE(schema.ok() && schema->has_value());
+    EXPECT_EQ(**schema, kV4SchemaName);
+  }
+  auto db = MustOpen(dir);
+  ASSERT_NE(db, nullptr);
+  auto schema = db->GetMeta("schema");
+  ASSERT_TRUE(schema.ok() && schema->has_value());
+  EXPECT_EQ(**schema, kSchemaName);
+  EXPECT_EQ(kSchemaName, "loopgate.state/v5");
+  auto answer = db->GetMeta("answer");
+  ASSERT_TRUE(answer.ok() && answer->has_value());
+  EXPECT_EQ(**answer, "42");
+}
+
+TEST_F(StoreTest, AStateOfAnotherVersionIsRefusedNamingIt) {
+  const std::string dir = root_ + "/v6";
+  {
+    auto db = MustOpen(dir);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->SetMeta("schema", "loopgate.state/v6").ok());
+  }
+  auto db = Database::Open(dir);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(db.status().message()).find("loopgate.state/v6"), std::string::npos);
+  auto read_only = Database::OpenReadOnly(dir);
+  EXPECT_EQ(read_only.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(StoreTest, ScratchDatabaseIsEmptyPrivateAndUsable) {
   auto a = Database::OpenScratch();
   auto b = Database::OpenScratch();
