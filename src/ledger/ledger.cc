@@ -485,6 +485,28 @@ bool OptionalNonNegative(simdjson::dom::element e, std::optional<int64_t>* out) 
   return true;
 }
 
+// The outcome OutcomeName names; false for any other text.
+bool ParseOutcome(std::string_view name, Outcome* out) {
+  for (Outcome o : {Outcome::kAllow, Outcome::kDeny, Outcome::kQuarantine, Outcome::kRelease}) {
+    if (name == OutcomeName(o)) {
+      *out = o;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The mode DisclosureModeName names; false for any other text.
+bool ParseDisclosureMode(std::string_view name, DisclosureMode* out) {
+  for (DisclosureMode m : {DisclosureMode::kSuppression, DisclosureMode::kDifferentialPrivacy}) {
+    if (name == DisclosureModeName(m)) {
+      *out = m;
+      return true;
+    }
+  }
+  return false;
+}
+
 // Parses a release tuple (BuildRowBody) into `r`. False when it is not one.
 bool ParseReleaseTuple(simdjson::dom::element e, ReleaseFacts* r) {
   simdjson::dom::array t;
@@ -503,14 +525,7 @@ bool ParseReleaseTuple(simdjson::dom::element e, ReleaseFacts* r) {
       !StringList(t.at(10).value_unsafe(), &r->policy_versions)) {
     return false;
   }
-  if (mode == DisclosureModeName(DisclosureMode::kSuppression)) {
-    r->mode = DisclosureMode::kSuppression;
-  } else if (mode == DisclosureModeName(DisclosureMode::kDifferentialPrivacy)) {
-    r->mode = DisclosureMode::kDifferentialPrivacy;
-  } else {
-    return false;
-  }
-  return true;
+  return ParseDisclosureMode(mode, &r->mode);
 }
 
 // Parses a row line. False when it is not a well-formed row.
@@ -562,17 +577,7 @@ bool ParseRow(simdjson::dom::parser& parser, std::string_view body, Row* row) {
         !StringOrNull(t.at(7).value_unsafe(), &f.delivered)) {
       return false;
     }
-    if (decision == "allow") {
-      f.outcome = Outcome::kAllow;
-    } else if (decision == "deny") {
-      f.outcome = Outcome::kDeny;
-    } else if (decision == "quarantine") {
-      f.outcome = Outcome::kQuarantine;
-    } else if (decision == "release") {
-      f.outcome = Outcome::kRelease;
-    } else {
-      return false;
-    }
+    if (!ParseOutcome(decision, &f.outcome)) return false;
     // A release is a row of one tuple, the only kind with a ninth member: its release tuple.
     if ((f.outcome == Outcome::kRelease) != (t.size() == 9)) return false;
     if (t.size() == 9) {
@@ -1122,14 +1127,7 @@ bool ParseReleaseObject(simdjson::dom::element e, ReleaseFacts* r) {
       !StringList(o["policy_versions"].value_unsafe(), &r->policy_versions)) {
     return false;
   }
-  if (mode == DisclosureModeName(DisclosureMode::kSuppression)) {
-    r->mode = DisclosureMode::kSuppression;
-  } else if (mode == DisclosureModeName(DisclosureMode::kDifferentialPrivacy)) {
-    r->mode = DisclosureMode::kDifferentialPrivacy;
-  } else {
-    return false;
-  }
-  return true;
+  return ParseDisclosureMode(mode, &r->mode);
 }
 
 }  // namespace
@@ -1188,21 +1186,11 @@ absl::StatusOr<crypto::Digest> EntryHash(std::string_view text) {
     has_scope = true;
     ok = StringList(*scope_member, &scope);
   }
-  if (ok) {
-    if (decision == "allow") {
-      f.outcome = Outcome::kAllow;
-    } else if (decision == "deny") {
-      f.outcome = Outcome::kDeny;
-    } else if (decision == "quarantine") {
-      f.outcome = Outcome::kQuarantine;
-    } else if (decision == "release") {
-      f.outcome = Outcome::kRelease;
-      auto r = member("release");
-      ok = r && ParseReleaseObject(*r, &release);
-      f.release = &release;
-    } else {
-      ok = false;
-    }
+  if (ok) ok = ParseOutcome(decision, &f.outcome);
+  if (ok && f.outcome == Outcome::kRelease) {
+    auto r = member("release");
+    ok = r && ParseReleaseObject(*r, &release);
+    f.release = &release;
   }
   const std::optional<crypto::Digest> prev = ok ? merkle::HashFromHex(prev_hex) : std::nullopt;
   if (!prev) {
