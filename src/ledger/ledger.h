@@ -2,7 +2,9 @@
 // The audit ledger (docs/ledger-format.md): one entry per decision, per quarantine and per
 // measurement release (section 10), each a
 // canonical JSON object (RFC 8785) that names the hash of the entry before it. An entry's hash is
-// its RFC 6962 leaf hash, SHA-256(0x00 || entry). Entries hold ids, reasons, policy version,
+// an RFC 6962 leaf hash: in v3, of the event's facts digest, the previous hash, its seq and its
+// decision tuple (EntryHash; docs/ledger-format.md section 5); in v2, of the entry's text.
+// Entries hold ids, reasons, policy version,
 // consent citations, transform notes and a digest of what was delivered; never a payload value.
 //
 // Storage (docs/state.md): append-only files in <state>/ledger/ (one line per event, a row index

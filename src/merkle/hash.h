@@ -1,7 +1,8 @@
 #pragma once
 // RFC 6962 section 2.1 hashing for the ledger's Merkle tree (docs/ledger-format.md section 9):
-// a leaf is SHA-256(0x00 || entry), an interior node SHA-256(0x01 || left || right), and the
-// empty tree's root is SHA-256 of the empty string.
+// a leaf is SHA-256(0x00 || leaf data), an interior node SHA-256(0x01 || left || right), and the
+// empty tree's root is SHA-256 of the empty string. The ledger decides what an entry's leaf data
+// is (ledger::EntryHash); this module takes leaf hashes as given.
 
 #include <cstdint>
 #include <optional>
@@ -16,7 +17,7 @@ namespace loopgate::merkle {
 using Hash = crypto::Digest;
 inline constexpr size_t kHashSize = 32;
 
-// SHA-256(0x00 || entry): the leaf hash of one ledger entry's exact bytes.
+// SHA-256(0x00 || data): the leaf hash of `data` (a v2 ledger entry's exact bytes, for one).
 Hash LeafHash(std::string_view entry);
 
 // SHA-256(0x01 || left || right).
