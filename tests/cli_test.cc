@@ -73,6 +73,27 @@ TEST(Cli, MissingTokenKeyIsAConfigErrorAndWritesNothing) {
   EXPECT_FALSE(fs::exists(dir / "state"));
 }
 
+TEST(Cli, TokenDomainsSharingASecretAreWarnedAboutAndTheRunGoesOn) {
+  TempDir dir;
+  const std::string shared(64, 'b');
+  WriteFile(dir / "keys.json",
+            "{\"marketing\": {\"key_id\": \"m\", \"secret_hex\": \"" + shared +
+                "\"}, \"analytics\": {\"key_id\": \"a\", \"secret_hex\": \"" +
+                std::string(64, 'c') + "\"}, \"research\": {\"key_id\": \"r\", "
+                "\"secret_hex\": \"" + std::string(64, 'B') + "\"}}");
+  auto args = ReferenceRunArgs(dir / "state", dir / "out");
+  args[10] = dir / "keys.json";  // --keys
+  Result r = RunLoopgate(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: token domains 'marketing' and 'research' in " +
+                       std::string(dir / "keys.json") + " have the same secret"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("'analytics'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(shared), std::string::npos) << "a secret leaked";
+  EXPECT_EQ(r.err.find(std::string(64, 'B')), std::string::npos) << "a secret leaked";
+}
+
 TEST(Cli, BadAsOfIsAUsageError) {
   TempDir dir;
   auto args = ReferenceRunArgs(dir / "state", dir / "out");

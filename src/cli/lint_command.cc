@@ -50,7 +50,8 @@ void AddLintCommand(Commands& commands) {
       "lint", "Check a catalog for mistakes a privacy review should catch (exit 1 on errors)");
   cmd->add_option("--config", a->config, "Catalog YAML (docs/catalog.md)")->required();
   cmd->add_option("--keys", a->keys,
-                  "Token keys JSON, as run takes it: checks that each tokenizing sink has a key");
+                  "Token keys JSON, as run takes it: checks that each tokenizing sink has a "
+                  "key, and that no two of its token domains share a secret");
   cmd->add_flag("--json", a->json, "Print the findings and counts as one JSON object");
   cmd->add_flag("--warnings-as-errors", a->warnings_as_errors, "Exit 1 on warnings too");
   commands.On(cmd, [a] { return LintCommand(*a); });

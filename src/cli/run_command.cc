@@ -56,6 +56,12 @@ int RunCommand(const RunArgs& a) {
     if (!loaded.ok()) return FailConfig(loaded.status());
     keys = std::move(*loaded);
   }
+  for (const auto& [a_domain, b_domain] : transform::JoinableTokenDomains(**catalog, keys)) {
+    std::fprintf(stderr,
+                 "warning: token domains '%s' and '%s' in %s have the same secret, so the tokens "
+                 "of sinks in them can be joined; give each domain its own key\n",
+                 a_domain.c_str(), b_domain.c_str(), a.keys.c_str());
+  }
   if (auto t = transform::Transformer::Create(**catalog, keys); !t.ok()) {
     return FailConfig(t.status());
   }

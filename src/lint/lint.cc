@@ -255,6 +255,19 @@ void CheckActions(const Catalog& c, const Options& options, std::vector<Finding>
                                          "start)")));
       }
     }
+    if (tokenizes && s.token_domain && options.keys != nullptr) {
+      // Reported at each sink of the later-named domain of a pair: its tokens join the other's.
+      for (const auto& [first, second] : transform::JoinableTokenDomains(c, *options.keys)) {
+        if (*s.token_domain != second) continue;
+        const SourcePos pos = s.token_domain_pos.line > 0 ? s.token_domain_pos : s.pos;
+        out->push_back(At(c, pos, Severity::kError, kTokenDomainsShareKey,
+                          common::StrCat(what, " tokenizes under token domain ", Quoted(second),
+                                         ", whose secret in ", options.keys_path,
+                                         " is also the secret of token domain ", Quoted(first),
+                                         ": their tokens can be joined; give each domain its "
+                                         "own key")));
+      }
+    }
     for (uint32_t ci = 0; ci < s.actions.size(); ++ci) {
       const auto& a = s.actions[ci];
       if (!a || *a == Action::kDrop) continue;

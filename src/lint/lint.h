@@ -3,8 +3,9 @@
 // routes a single event (docs/governance-tools.md). Everything the catalog loader rejects, the
 // loader's warnings (as errors: each is a reference that makes a sink skip consent or a rule
 // match nothing), and checks on the compiled catalog: event types no sink can receive, sinks no
-// event can reach, tokenization without a key, deny rules that never match or are shadowed by an
-// earlier one, actions the level cap undoes, and promotional sinks that can receive phi.
+// event can reach, tokenization without a key or with a key another domain shares, deny rules
+// that never match or are shadowed by an earlier one, actions the level cap undoes, and
+// promotional sinks that can receive phi.
 //
 // Each finding has a position in the catalog file, a severity and a stable check id.
 
@@ -33,6 +34,7 @@ inline constexpr std::string_view kPurposeWithoutSink = "purpose-without-sink";
 inline constexpr std::string_view kSinkUnreachable = "sink-unreachable";
 inline constexpr std::string_view kTokenizeWithoutTokenDomain = "tokenize-without-token-domain";
 inline constexpr std::string_view kTokenizeWithoutKey = "tokenize-without-key";
+inline constexpr std::string_view kTokenDomainsShareKey = "token-domains-share-key";
 inline constexpr std::string_view kConsentUnknownSubjectType = "consent-unknown-subject-type";
 inline constexpr std::string_view kRuleNeverMatches = "rule-never-matches";
 inline constexpr std::string_view kRuleShadowed = "rule-shadowed";

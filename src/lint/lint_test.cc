@@ -126,6 +126,30 @@ TEST(LintReference, WithoutKeysEachTokenizingSinkIsAWarningAtItsTokenDomain) {
   EXPECT_THAT(r->findings[0].message, HasSubstr("'marketing'"));
 }
 
+TEST(LintReference, TokenDomainsSharingASecretAreAnErrorAtTheSecondDomainsSinks) {
+  const std::string secret = "00112233445566778899aabbccddeeff";
+  auto keys = transform::KeyStore::LoadString(
+      R"({"marketing": {"key_id": "m", "secret_hex": ")" + secret +
+          R"("}, "analytics": {"key_id": "a", "secret_hex": "ffeeddccbbaa99887766554433221100"},)"
+          R"( "research": {"key_id": "r", "secret_hex": ")" + secret + R"("}})",
+      "shared-keys.json");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  Options options;
+  options.keys = &*keys;
+  options.keys_path = "shared-keys.json";
+  auto r = LintFile(kReference, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->findings.size(), 1u) << ::testing::PrintToString(Lines(*r));
+  const Finding& f = r->findings[0];
+  EXPECT_EQ(f.check, kTokenDomainsShareKey);
+  EXPECT_EQ(f.severity, Severity::kError);
+  EXPECT_EQ(f.column, 19u);  // At the sink's `token_domain: research`.
+  EXPECT_THAT(f.message, HasSubstr("token domain 'research'"));
+  EXPECT_THAT(f.message, HasSubstr("token domain 'marketing'"));
+  EXPECT_THAT(f.message, Not(HasSubstr(secret)));
+  EXPECT_EQ(r->errors(), 1);
+}
+
 TEST(LintFile, MissingFileIsNotFound) {
   auto r = LintFile("/nonexistent/loopgate/catalog.yaml", Options{});
   ASSERT_FALSE(r.ok());

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <sstream>
 
 #include "common/strings.h"
@@ -25,6 +27,8 @@ absl::StatusOr<KeyStore> KeyStore::LoadString(std::string_view text, const std::
               "{\"key_id\": ..., \"secret_hex\": ...}"));
   }
   KeyStore store;
+  // Each domain's secret by its SHA-256, to find domains sharing one without keeping secrets.
+  std::map<std::string, crypto::Digest, std::less<>> fingerprints;
   for (auto [domain, value] : obj) {
     std::string_view key_id, secret_hex;
     simdjson::dom::object entry;
@@ -42,9 +46,15 @@ absl::StatusOr<KeyStore> KeyStore::LoadString(std::string_view text, const std::
           " must be hex of at least 16 bytes (32 hex digits)"));
     }
     auto hmac = crypto::HmacSha256::Create(*secret);
+    fingerprints.emplace(std::string(domain), crypto::Sha256(*secret));
     std::fill(secret->begin(), secret->end(), '\0');
     if (!hmac.ok()) return hmac.status();
     store.keys_.emplace(std::string(domain), Key{std::string(key_id), std::move(*hmac)});
+  }
+  for (auto a = fingerprints.begin(); a != fingerprints.end(); ++a) {
+    for (auto b = std::next(a); b != fingerprints.end(); ++b) {
+      if (a->second == b->second) store.shared_.emplace_back(a->first, b->first);
+    }
   }
   return store;
 }
@@ -58,6 +68,21 @@ absl::StatusOr<KeyStore> KeyStore::LoadFile(const std::string& path) {
   auto store = LoadString(text, path);
   std::fill(text.begin(), text.end(), '\0');
   return store;
+}
+
+std::vector<std::pair<std::string, std::string>> JoinableTokenDomains(
+    const catalog::Catalog& catalog, const KeyStore& keys) {
+  std::set<std::string, std::less<>> used;
+  for (const catalog::Sink& s : catalog.sinks) {
+    const bool tokenizes = std::any_of(s.actions.begin(), s.actions.end(),
+                                       [](const auto& a) { return a == Action::kTokenize; });
+    if (tokenizes && s.token_domain) used.insert(*s.token_domain);
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& pair : keys.domains_sharing_a_secret()) {
+    if (used.count(pair.first) && used.count(pair.second)) out.push_back(pair);
+  }
+  return out;
 }
 
 const KeyStore::Key* KeyStore::Find(std::string_view domain) const {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -32,9 +33,22 @@ class KeyStore {
   const Key* Find(std::string_view domain) const;
   bool empty() const { return keys_.empty(); }
 
+  // Pairs of token domains whose secrets are the same bytes, in name order. Their tokens can be
+  // joined, which separate domains exist to prevent (routing.md section 4): `run` warns and
+  // `lint` reports it for the domains a catalog tokenizes under.
+  const std::vector<std::pair<std::string, std::string>>& domains_sharing_a_secret() const {
+    return shared_;
+  }
+
  private:
   std::map<std::string, Key, std::less<>> keys_;
+  std::vector<std::pair<std::string, std::string>> shared_;
 };
+
+// The pairs of keys.domains_sharing_a_secret() that sinks of `catalog` both tokenize under:
+// those sinks' tokens can be joined although their domains differ.
+std::vector<std::pair<std::string, std::string>> JoinableTokenDomains(
+    const catalog::Catalog& catalog, const KeyStore& keys);
 
 // "tok_" + the first 32 hex digits of HMAC-SHA256(key, value bytes).
 std::string Token(const crypto::HmacSha256& key, std::string_view bytes);

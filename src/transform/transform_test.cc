@@ -142,6 +142,44 @@ TEST(KeyStoreTest, SecretsNeedAtLeast16Bytes) {
       KeyStore::LoadString(R"({"d": {"key_id": "k", "secret_hex": ""}})", "keys.json").ok());
 }
 
+TEST(KeyStoreTest, DomainsSharingASecretAreNamedWhateverTheHexCase) {
+  const std::string text = R"({
+    "b": {"key_id": "kb", "secret_hex": "00112233445566778899AABBCCDDEEFF"},
+    "a": {"key_id": "ka", "secret_hex": "00112233445566778899aabbccddeeff"},
+    "c": {"key_id": "kc", "secret_hex": "00112233445566778899aabbccddee00"},
+    "d": {"key_id": "kd", "secret_hex": "00112233445566778899aabbccddeeff"}})";
+  auto keys = KeyStore::LoadString(text, "keys.json");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  using Pair = std::pair<std::string, std::string>;
+  EXPECT_THAT(keys->domains_sharing_a_secret(),
+              ElementsAre(Pair("a", "b"), Pair("a", "d"), Pair("b", "d")));
+  // The shared key really does give one token in both domains.
+  EXPECT_EQ(Token(*keys->Find("a")->hmac, "x"), Token(*keys->Find("b")->hmac, "x"));
+  EXPECT_NE(Token(*keys->Find("a")->hmac, "x"), Token(*keys->Find("c")->hmac, "x"));
+  // The reference keys are all different.
+  auto reference = KeyStore::LoadFile(kKeysPath);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  EXPECT_THAT(reference->domains_sharing_a_secret(), IsEmpty());
+}
+
+TEST(KeyStoreTest, JoinableTokenDomainsAreTheSharedOnesACatalogTokenizesUnder) {
+  auto catalog = catalog::LoadFile(std::string(LOOPGATE_SOURCE_DIR) +
+                                   "/examples/reference/catalog.yaml");
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  // The reference catalog tokenizes under marketing, analytics and research.
+  const std::string secret = "00112233445566778899aabbccddeeff";
+  const std::string unused = R"("other": {"key_id": "o", "secret_hex": ")" + secret + R"("})";
+  auto keys = KeyStore::LoadString(
+      R"({"marketing": {"key_id": "m", "secret_hex": ")" + secret +
+          R"("}, "analytics": {"key_id": "a", "secret_hex": "ffeeddccbbaa99887766554433221100"},)"
+          R"( "research": {"key_id": "r", "secret_hex": ")" + secret + R"("}, )" + unused + "}",
+      "keys.json");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->domains_sharing_a_secret().size(), 3u);  // marketing, other, research.
+  using Pair = std::pair<std::string, std::string>;
+  EXPECT_THAT(JoinableTokenDomains(**catalog, *keys), ElementsAre(Pair("marketing", "research")));
+}
+
 TEST(KeyStoreTest, SameSecretGivesSameTokensAcrossStores) {
   const std::string text =
       R"({"a": {"key_id": "k1", "secret_hex": "000102030405060708090a0b0c0d0e0f"},)"
