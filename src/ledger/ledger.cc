@@ -44,6 +44,15 @@ void AppendList(const std::vector<std::string_view>& items, std::string* out) {
   out->push_back(']');
 }
 
+// A consent scope: its list, or null when the event declared none.
+void AppendScope(const std::vector<std::string_view>* scope, std::string* out) {
+  if (scope == nullptr) {
+    out->append("null");
+  } else {
+    AppendList(*scope, out);
+  }
+}
+
 void AppendOptionalInt(const std::optional<int64_t>& v, std::string* out) {
   if (v) {
     common::StrAppend(out, *v);
@@ -101,11 +110,7 @@ void BuildEntry(const EntryFacts& ev, const EntryFacts& f, int64_t seq, std::str
   e->append("{\"consent_ids\":");
   AppendList(f.consent_ids, e);
   e->append(",\"consent_scope\":");
-  if (ev.consent_scope == nullptr) {
-    e->append("null");
-  } else {
-    AppendList(*ev.consent_scope, e);
-  }
+  AppendScope(ev.consent_scope, e);
   e->append(",\"consent_versions\":");
   AppendList(f.consent_versions, e);
   common::StrAppend(e, ",\"decision\":\"", OutcomeName(f.outcome), "\",\"delivered\":");
@@ -146,11 +151,7 @@ void AppendFacts(const EntryFacts& ev, std::string* b) {
   b->push_back(',');
   AppendNullable(ev.time, b);
   common::StrAppend(b, ",", ev.line, ",", ev.run, ",");
-  if (ev.consent_scope == nullptr) {
-    b->append("null");
-  } else {
-    AppendList(*ev.consent_scope, b);
-  }
+  AppendScope(ev.consent_scope, b);
 }
 
 // One entry's decision as a JSON array:

@@ -235,6 +235,9 @@ void CheckSinks(const Catalog& c, std::vector<Finding>* out) {
 // Tokenizing sinks need a key for their token domain, or `run` refuses to start. Actions whose
 // result the level cap always removes mislead a reader of the catalog.
 void CheckActions(const Catalog& c, const Options& options, std::vector<Finding>* out) {
+  const std::vector<std::pair<std::string, std::string>> joinable =
+      options.keys != nullptr ? transform::JoinableTokenDomains(c, *options.keys)
+                              : std::vector<std::pair<std::string, std::string>>();
   for (const Sink& s : c.sinks) {
     const std::string what = common::StrCat("sink ", Quoted(s.id));
     const bool tokenizes = std::any_of(s.actions.begin(), s.actions.end(),
@@ -255,9 +258,9 @@ void CheckActions(const Catalog& c, const Options& options, std::vector<Finding>
                                          "start)")));
       }
     }
-    if (tokenizes && s.token_domain && options.keys != nullptr) {
+    if (tokenizes && s.token_domain) {
       // Reported at each sink of the later-named domain of a pair: its tokens join the other's.
-      for (const auto& [first, second] : transform::JoinableTokenDomains(c, *options.keys)) {
+      for (const auto& [first, second] : joinable) {
         if (*s.token_domain != second) continue;
         const SourcePos pos = s.token_domain_pos.line > 0 ? s.token_domain_pos : s.pos;
         out->push_back(At(c, pos, Severity::kError, kTokenDomainsShareKey,
