@@ -535,6 +535,12 @@ absl::StatusOr<const std::vector<ConsentRecord>*> ConsentView::Current(
   return &slot;
 }
 
+void ConsentView::Prefetch(std::string_view subject_type, std::string_view subject_id,
+                           std::string_view purpose) {
+  if (mode_ != Mode::kPreloaded) return;
+  if (BuildKey(subject_type, subject_id, purpose, /*add=*/false)) loaded_.prefetch(key_);
+}
+
 void ConsentView::Trim() {
   if (cache_.size() >= kCacheEntries) {
     retired_ = std::move(cache_);

@@ -257,6 +257,18 @@ absl::Status Engine::CheckConsent(const event::Event& event, const catalog::Sink
   return absl::OkStatus();
 }
 
+void Engine::Prefetch(const event::Event& event) {
+  const catalog::EventType& type = *event.type_def;
+  std::string_view subject_id;
+  for (uint32_t si : type.candidate_sinks) {
+    const catalog::Sink& sink = catalog_.sinks[si];
+    if (!sink.RequiresConsentFor(type.subject_type)) continue;
+    if (subject_id.empty()) subject_id = SubjectId(event, &subject_scratch_);
+    if (subject_id.empty()) return;
+    consents_.Prefetch(type.subject_type, subject_id, catalog_.purposes[sink.purpose].id);
+  }
+}
+
 absl::Status Engine::Decide(const event::Event& event, size_t candidate, Decision* d) {
   const catalog::EventType& type = *event.type_def;
   const catalog::Sink& sink = catalog_.sinks[type.candidate_sinks[candidate]];

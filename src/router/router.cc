@@ -240,6 +240,11 @@ absl::Status Pipeline::ProcessLine(const common::Line& line) {
     const bool envelope_read = rejection_.reason > event::QuarantineReason::kInvalidEnvelope;
     return Quarantine(rejection_, envelope_read ? &event_ : nullptr, line);
   }
+  // The identity check and the consent checks below start with cache misses (large tables,
+  // random keys); asking for that memory now lets the misses overlap with the subject's HMAC
+  // (about -5% CPU per event; docs/performance.md section 18).
+  seen_->Prefetch(event_.id);
+  engine_->Prefetch(event_);
   // Identity: same id and content is a duplicate; same id, other content a conflict. A new id
   // (the common case) is recorded by the same call that looks it up. Its first ledger entry
   // will be the next one, unless its type has no candidate sink (then 0, no entries).

@@ -394,6 +394,11 @@ class RunFile {
 
   ~RunFile() { ::close(fd_); }
 
+  void PrefetchFilter(uint64_t h) const {
+    if (bloom_.empty()) return;
+    __builtin_prefetch(bloom_.data() + BloomBlock(h, bloom_.size() / 8) * 8);
+  }
+
   bool MayContain(uint64_t h) const {
     if (bloom_.empty()) return true;  // Dropped (DropFilter): every lookup searches.
     const size_t block = BloomBlock(h, bloom_.size() / 8);
@@ -756,6 +761,12 @@ absl::StatusOr<bool> Writer::Insert(std::string_view id, const crypto::Digest& d
   }
   Stage(id, digest, first_seq, subject, h);
   return true;
+}
+
+void Writer::Prefetch(std::string_view id) const {
+  const uint64_t h = HashId(key0_, key1_, options_.hash_bits, id);
+  __builtin_prefetch(&mem_[static_cast<size_t>(h) & (mem_.size() - 1)]);
+  for (const auto& run : runs_) run->PrefetchFilter(h);
 }
 
 absl::Status Writer::Flush() {
