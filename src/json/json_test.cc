@@ -279,7 +279,7 @@ TEST(AppendStringTest, MixedRunsAndEmbeddedNul) {
 }
 
 // The escaping of one byte, as RFC 8785 section 3.2.2.2 asks, written out byte by byte: the
-// reference the 16-byte scan in AppendString must agree with.
+// reference AppendString's scans (16, 8 or 4 bytes at a time) must agree with.
 std::string ReferenceQuoted(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
@@ -303,8 +303,9 @@ std::string ReferenceQuoted(std::string_view s) {
 }
 
 TEST(AppendStringTest, AgreesWithByteByByteEscapingAtEveryPositionAndLength) {
-  // Strings of 0 to 70 bytes (the scan works 16 at a time) with a byte that needs escaping,
-  // or a byte just outside that set, at every position, over plain ASCII and UTF-8 filler.
+  // Strings of 0 to 70 bytes (the scan works 16, 8 or 4 bytes at a time, its last window
+  // overlapping the one before) with a byte that needs escaping, or a byte just outside that
+  // set, at every position, over plain ASCII and UTF-8 filler.
   const unsigned char kProbes[] = {'"', '\\', 0x00, 0x1F, 0x20, 0x7F, 0x80, 0xFF, '\n', '!', '#', '[', ']'};
   for (size_t len = 0; len <= 70; ++len) {
     for (size_t pos = 0; pos < std::max<size_t>(len, 1); ++pos) {
