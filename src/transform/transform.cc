@@ -277,10 +277,10 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
   for (const event::FieldValue* f : order_) {
     const catalog::Field& def = type.fields[f->field_index];
     const Level class_level = catalog_.classes[def.class_index].level;
-    // The same steps as PlanField, here with the value at hand.
+    // The same steps as PlanField, here with the value at hand. The member is written straight
+    // into `data` and cut back off when no value goes out.
     const auto [action, configured] = ActionFor(catalog_, sink, def.class_index);
     Level level = class_level;
-    std::string value;  // JSON text of the output value.
     auto text_of = [&]() -> std::string_view {
       std::string_view s;
       if (f->value.get_string().get(s) == simdjson::SUCCESS) return s;
@@ -288,26 +288,31 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
       (void)json::AppendCanonical(f->value, &scratch_);
       return scratch_;
     };
-    std::string note;
+    const size_t member_at = data->size();
+    if (!first) data->push_back(',');
+    json::AppendString(f->name, data);
+    data->push_back(':');
+    const size_t value_at = data->size();
+    std::string_view note;  // What `applied` records for the field; empty: kept as is.
+    const KeyStore::Key* token_key = nullptr;
     switch (action) {
       case Action::kKeep:
-        AppendKept(f->value, &value);
+        AppendKept(f->value, data);
         break;
       case Action::kDrop:
         note = configured ? "drop" : "drop:level";
         break;
-      case Action::kTokenize: {
-        const KeyStore::Key* key = sink_keys_[sink_index];
-        json::AppendString(Token(*key->hmac, text_of()), &value);
+      case Action::kTokenize:
+        token_key = sink_keys_[sink_index];
+        json::AppendString(Token(*token_key->hmac, text_of()), data);
         level = LevelAfter(action, class_level);
-        note = common::StrCat("tokenize:", key->key_id);
+        note = "tokenize:";
         break;
-      }
       case Action::kGeneralize: {
-        std::string general;
         std::string_view s;
-        if (f->value.get_string().get(s) == simdjson::SUCCESS && Generalize(s, &general)) {
-          json::AppendString(general, &value);
+        general_.clear();
+        if (f->value.get_string().get(s) == simdjson::SUCCESS && Generalize(s, &general_)) {
+          json::AppendString(general_, data);
           level = LevelAfter(action, class_level);
           note = "generalize";
         } else {
@@ -316,21 +321,26 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
         break;
       }
       case Action::kMask:
-        json::AppendString(Mask(text_of()), &value);
+        json::AppendString(Mask(text_of()), data);
         note = "mask";
         break;
     }
-    if (!value.empty() && level > sink.max_level) {
-      value.clear();  // The cap: nothing above the sink's level leaves, whatever the actions.
+    bool sent = data->size() > value_at;
+    if (sent && level > sink.max_level) {
+      sent = false;  // The cap: nothing above the sink's level leaves, whatever the actions.
       note = "drop:level";
+      token_key = nullptr;
     }
-    if (!note.empty()) applied->push_back(common::StrCat(f->name, "=", note));
-    if (value.empty()) continue;
-    if (!first) data->push_back(',');
-    first = false;
-    json::AppendString(f->name, data);
-    data->push_back(':');
-    data->append(value);
+    if (sent) {
+      first = false;
+    } else {
+      data->resize(member_at);
+    }
+    if (token_key != nullptr) {
+      applied->push_back(common::StrCat(f->name, "=", note, token_key->key_id));
+    } else if (!note.empty()) {
+      applied->push_back(common::StrCat(f->name, "=", note));
+    }
   }
   data->push_back('}');
 }

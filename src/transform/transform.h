@@ -133,6 +133,7 @@ class Transformer {
   std::vector<const KeyStore::Key*> sink_keys_;
   std::vector<const event::FieldValue*> order_;
   std::string scratch_;
+  std::string general_;
 };
 
 }  // namespace loopgate::transform
