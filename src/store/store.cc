@@ -213,9 +213,12 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& dir)
   sqlite3_busy_timeout(raw, 10000);
   // WAL with synchronous=NORMAL survives any process crash; after a power loss the newest
   // batches may roll back, which the router redoes (sink files are cut back to the committed
-  // positions stored here), so nothing is lost or doubled either way.
+  // positions stored here), so nothing is lost or doubled either way. The page cache is 16 MiB:
+  // the ledger and the seen ids live in files, a run reads the consent registry once, and a
+  // larger cache only filled with pages of the quarantine keys as a run went on, so peak RSS
+  // grew with the input (docs/performance.md section 19).
   auto s = db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                    "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;");
+                    "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;");
   if (!s.ok()) return s;
   s = db->Migrate();
   if (!s.ok()) return s;
