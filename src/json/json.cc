@@ -174,9 +174,10 @@ bool Utf16Less(std::string_view a, std::string_view b) {
 
 namespace {
 
-// Whether a byte of `v` (the bytes of a little- or big-endian word, any order) needs escaping in
-// a JSON string: '"', '\\' or below 0x20. Exact (no false answers either way): a byte is zero
-// or below 0x20 exactly when the borrow tricks below set its top bit (Hacker's Delight 6-1).
+// Whether some byte of `v` (a word's bytes, in either order) needs escaping in a JSON string:
+// '"', '\\' or below 0x20. The tests of Hacker's Delight 6-1 ("has a zero byte", "has a byte
+// below n"): a borrow may also mark a neighbour of the byte they find, so they do not say which
+// byte it is, but the answer for the whole word is exact either way.
 template <typename Word>
 inline bool AnySpecialWord(Word v) {
   constexpr Word kOnes = static_cast<Word>(~Word{0}) / 0xFF;  // 0x0101...
@@ -184,6 +185,13 @@ inline bool AnySpecialWord(Word v) {
   auto has_zero = [&](Word x) { return (x - kOnes) & ~x & kHigh; };
   const Word below_space = (v - kOnes * 0x20) & ~v & kHigh;
   return (has_zero(v ^ (kOnes * '"')) | has_zero(v ^ (kOnes * '\\')) | below_space) != 0;
+}
+
+template <typename Word>
+inline bool AnySpecialAt(const unsigned char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof(w));
+  return AnySpecialWord(w);
 }
 
 #if defined(__SSE2__)
@@ -196,30 +204,29 @@ inline bool AnySpecial16(const unsigned char* p) {
 }
 #endif
 
-// Whether none of the `n` bytes at `p` needs escaping. Reads only those bytes: the last
-// 16-, 8- or 4-byte window overlaps the one before it instead of running past the end.
-inline bool AllPlain(const unsigned char* p, size_t n) {
+// Whether none of the `n` bytes at `p` needs escaping. Windows of 16 bytes (SSE2, when `wide`
+// and the build has it), else 8, else 4, one after another; the last window ends at the end of
+// the string, overlapping the one before it, so nothing past `p + n` is read.
+inline bool AllPlain(const unsigned char* p, size_t n, bool wide) {
 #if defined(__SSE2__)
-  if (n >= 16) {
+  if (wide && n >= 16) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
       if (AnySpecial16(p + i)) return false;
     }
     return i == n || !AnySpecial16(p + n - 16);
   }
+#else
+  (void)wide;
 #endif
   if (n >= 8) {
-    uint64_t a, b;
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
-    return !AnySpecialWord(a) && !AnySpecialWord(b);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      if (AnySpecialAt<uint64_t>(p + i)) return false;
+    }
+    return i == n || !AnySpecialAt<uint64_t>(p + n - 8);
   }
-  if (n >= 4) {
-    uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);
-    return !AnySpecialWord(a) && !AnySpecialWord(b);
-  }
+  if (n >= 4) return !AnySpecialAt<uint32_t>(p) && !AnySpecialAt<uint32_t>(p + n - 4);
   for (size_t i = 0; i < n; ++i) {
     if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') return false;
   }
@@ -228,10 +235,16 @@ inline bool AllPlain(const unsigned char* p, size_t n) {
 
 }  // namespace
 
+namespace internal {
+bool AllPlain(std::string_view s, bool wide) {
+  return json::AllPlain(reinterpret_cast<const unsigned char*>(s.data()), s.size(), wide);
+}
+}  // namespace internal
+
 void AppendString(std::string_view s, std::string* out) {
   // Most strings (keys, ids, codes, times) need no escaping: checked a word at a time, then
   // copied whole.
-  if (AllPlain(reinterpret_cast<const unsigned char*>(s.data()), s.size())) {
+  if (AllPlain(reinterpret_cast<const unsigned char*>(s.data()), s.size(), /*wide=*/true)) {
     out->reserve(out->size() + s.size() + 2);
     out->push_back('"');
     out->append(s);

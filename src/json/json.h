@@ -41,6 +41,13 @@ absl::Status AppendCanonical(simdjson::dom::element value, std::string* out);
 // requires: \b \t \n \f \r \" \\ and \u00xx for other control characters, nothing else.
 void AppendString(std::string_view s, std::string* out);
 
+namespace internal {
+// Whether no byte of `s` needs escaping in a JSON string ('"', '\\', below 0x20), by the scan
+// AppendString makes first: 16 bytes at a time with SSE2 when `wide` (and the build has it),
+// otherwise 8 or 4 as a word. For tests, which check both ways against a byte loop.
+bool AllPlain(std::string_view s, bool wide);
+}  // namespace internal
+
 // Appends a number as ECMAScript Number.prototype.toString formats it (RFC 8785 section 3.2.2.3).
 // Precondition: `d` is finite.
 void AppendNumber(double d, std::string* out);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -318,6 +319,57 @@ TEST(AppendStringTest, AgreesWithByteByByteEscapingAtEveryPositionAndLength) {
                                                  << " probe " << int{probe};
       }
     }
+  }
+}
+
+// The scan alone, both ways (SSE2 windows and words), where no other byte can send it down the
+// exact path: a single byte that needs escaping at every position of every length, among plain
+// bytes including those next to the escaped ranges.
+TEST(AppendStringTest, TheScanFindsALoneByteToEscapeAtEveryPositionAndLength) {
+  const unsigned char kEscaped[] = {'"', '\\', 0x00, 0x1F, '\n'};
+  const unsigned char kPlain[] = {0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x80, 0xFF, 'a'};
+  for (size_t len = 0; len <= 70; ++len) {
+    const std::string filler(len, 'a');
+    for (bool wide : {true, false}) {
+      ASSERT_TRUE(internal::AllPlain(filler, wide)) << "len " << len << " wide " << wide;
+      for (size_t pos = 0; pos < len; ++pos) {
+        std::string s = filler;
+        for (unsigned char c : kEscaped) {
+          s[pos] = static_cast<char>(c);
+          ASSERT_FALSE(internal::AllPlain(s, wide))
+              << "len " << len << " pos " << pos << " byte " << int{c} << " wide " << wide;
+        }
+        for (unsigned char c : kPlain) {
+          s[pos] = static_cast<char>(c);
+          ASSERT_TRUE(internal::AllPlain(s, wide))
+              << "len " << len << " pos " << pos << " byte " << int{c} << " wide " << wide;
+        }
+      }
+    }
+    for (size_t pos = 0; pos < len; ++pos) {
+      std::string s = filler;
+      s[pos] = '"';
+      ASSERT_EQ(Quoted(s), ReferenceQuoted(s)) << "len " << len << " pos " << pos;
+    }
+  }
+}
+
+// Random strings, mostly plain bytes: both scans agree with a byte loop.
+TEST(AppendStringTest, TheScanAgreesWithAByteLoopOnRandomStrings) {
+  std::mt19937 rng(20261124);
+  for (int i = 0; i < 50000; ++i) {
+    std::string s(rng() % 80, 'a');
+    for (char& c : s) {
+      // One byte in 64 drawn from all 256, the rest from 0x20..0xFF.
+      c = static_cast<char>(rng() % 64 == 0 ? rng() % 256 : 0x20 + rng() % 0xE0);
+    }
+    const bool plain = std::none_of(s.begin(), s.end(), [](char c) {
+      const auto b = static_cast<unsigned char>(c);
+      return b < 0x20 || b == '"' || b == '\\';
+    });
+    ASSERT_EQ(internal::AllPlain(s, true), plain) << i;
+    ASSERT_EQ(internal::AllPlain(s, false), plain) << i;
+    ASSERT_EQ(Quoted(s), ReferenceQuoted(s)) << i;
   }
 }
 
