@@ -98,9 +98,9 @@
 #include "merkle/verifier.h"
 #include "policy/policy.h"
 #include "seen/seen.h"
+#include "simdjson.h"
 #include "sink/sink.h"
 #include "store/store.h"
-#include "simdjson.h"
 #include "transform/transform.h"
 
 namespace loopgate::bench {

@@ -111,7 +111,8 @@ class ConsentView {
                                                             std::string_view purpose);
 
   // Asks the CPU to fetch the memory a Current() for the same question will read first, so
-  // its cache misses overlap with other work. Only for a preloaded registry; changes nothing.
+  // its cache misses overlap with other work. Changes nothing. Does nothing unless the
+  // registry is preloaded, which happens at the first Current().
   void Prefetch(std::string_view subject_type, std::string_view subject_id,
                 std::string_view purpose);
 

@@ -395,14 +395,12 @@ class RunFile {
   ~RunFile() { ::close(fd_); }
 
   void PrefetchFilter(uint64_t h) const {
-    if (bloom_.empty()) return;
-    __builtin_prefetch(bloom_.data() + BloomBlock(h, bloom_.size() / 8) * 8);
+    if (!bloom_.empty()) __builtin_prefetch(FilterBlock(h));
   }
 
   bool MayContain(uint64_t h) const {
     if (bloom_.empty()) return true;  // Dropped (DropFilter): every lookup searches.
-    const size_t block = BloomBlock(h, bloom_.size() / 8);
-    const uint64_t* words = bloom_.data() + block * 8;
+    const uint64_t* words = FilterBlock(h);
     const uint64_t m = BloomMix(h);
     for (int i = 0; i < kBloomProbes; ++i) {
       const unsigned bit = static_cast<unsigned>((m >> (9 * i)) & 511);
@@ -447,6 +445,11 @@ class RunFile {
   friend class RunBuilder;
   RunFile(std::string path, uint64_t number, int fd)
       : path_(std::move(path)), number_(number), fd_(fd) {}
+
+  // The filter block (eight words) in which `h` sets and tests its bits.
+  const uint64_t* FilterBlock(uint64_t h) const {
+    return bloom_.data() + BloomBlock(h, bloom_.size() / 8) * 8;
+  }
 
   std::string path_;
   uint64_t number_;
@@ -700,7 +703,7 @@ void Writer::MemInsert(uint64_t hash, uint64_t offset) {
     }
   }
   const size_t mask = mem_.size() - 1;
-  size_t i = static_cast<size_t>(hash) & mask;
+  size_t i = MemSlot(hash);
   while (mem_[i].offset != kEmpty) i = (i + 1) & mask;
   mem_[i] = Slot{hash, offset};
   ++mem_count_;
@@ -743,7 +746,7 @@ absl::StatusOr<bool> Writer::Insert(std::string_view id, const crypto::Digest& d
     return true;
   };
   const size_t mask = mem_.size() - 1;
-  for (size_t i = static_cast<size_t>(h) & mask; mem_[i].offset != kEmpty; i = (i + 1) & mask) {
+  for (size_t i = MemSlot(h); mem_[i].offset != kEmpty; i = (i + 1) & mask) {
     if (mem_[i].hash != h) continue;
     ASSIGN_OR_RETURN(bool found, same(mem_[i].offset));
     if (found) return false;
@@ -765,7 +768,7 @@ absl::StatusOr<bool> Writer::Insert(std::string_view id, const crypto::Digest& d
 
 void Writer::Prefetch(std::string_view id) const {
   const uint64_t h = HashId(key0_, key1_, options_.hash_bits, id);
-  __builtin_prefetch(&mem_[static_cast<size_t>(h) & (mem_.size() - 1)]);
+  __builtin_prefetch(&mem_[MemSlot(h)]);
   for (const auto& run : runs_) run->PrefetchFilter(h);
 }
 

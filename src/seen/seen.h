@@ -141,6 +141,8 @@ class Writer {
   std::vector<std::unique_ptr<RunFile>> runs_;  // Oldest first.
   std::vector<std::string> dropped_;            // Replaced runs, removed after the commit.
   std::vector<Slot> mem_;                       // Open addressing, linear probing.
+  // Where the probe for `hash` starts in mem_ (never empty: Open sizes it).
+  size_t MemSlot(uint64_t hash) const { return static_cast<size_t>(hash) & (mem_.size() - 1); }
   size_t mem_count_ = 0;
   std::string record_, scratch_;
   Record probe_;

@@ -293,7 +293,9 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
     json::AppendString(f->name, data);
     data->push_back(':');
     const size_t value_at = data->size();
-    std::string_view note;  // What `applied` records for the field; empty: kept as is.
+    // What `applied` records for the field (empty: kept as is); a token's note is followed by
+    // the key id of `token_key`.
+    std::string_view note;
     const KeyStore::Key* token_key = nullptr;
     switch (action) {
       case Action::kKeep:
