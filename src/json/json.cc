@@ -194,13 +194,23 @@ inline bool AnySpecialAt(const unsigned char* p) {
   return AnySpecialWord(w);
 }
 
+// Bytes that need escaping: control characters, '"' and '\\'. Everything else, including all
+// UTF-8 beyond ASCII, is copied as is (RFC 8785 section 3.2.2.2).
+constexpr auto kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 256; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
+
 #if defined(__SSE2__)
-inline bool AnySpecial16(const unsigned char* p) {
+// A bit for each of the 16 bytes at `p` that needs escaping: '"', '\\' or at most 0x1F
+// (unsigned: min(b, 0x1F) == b).
+inline unsigned SpecialMask16(const unsigned char* p) {
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i special = _mm_or_si128(
       _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')), _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))),
       _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(0x1F)), b));
-  return _mm_movemask_epi8(special) != 0;
+  return static_cast<unsigned>(_mm_movemask_epi8(special));
 }
 #endif
 
@@ -212,9 +222,9 @@ inline bool AllPlain(const unsigned char* p, size_t n, bool wide) {
   if (wide && n >= 16) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-      if (AnySpecial16(p + i)) return false;
+      if (SpecialMask16(p + i) != 0) return false;
     }
-    return i == n || !AnySpecial16(p + n - 16);
+    return i == n || SpecialMask16(p + n - 16) == 0;
   }
 #else
   (void)wide;
@@ -227,10 +237,7 @@ inline bool AllPlain(const unsigned char* p, size_t n, bool wide) {
     return i == n || !AnySpecialAt<uint64_t>(p + n - 8);
   }
   if (n >= 4) return !AnySpecialAt<uint32_t>(p) && !AnySpecialAt<uint32_t>(p + n - 4);
-  for (size_t i = 0; i < n; ++i) {
-    if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') return false;
-  }
-  return true;
+  return std::all_of(p, p + n, [](unsigned char c) { return kPlain[c]; });
 }
 
 }  // namespace
@@ -252,13 +259,6 @@ void AppendString(std::string_view s, std::string* out) {
     return;
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  // Bytes that need escaping: control characters, '"' and '\\'. Everything else, including
-  // all UTF-8 beyond ASCII, is copied as is (RFC 8785 section 3.2.2.2).
-  static constexpr auto kPlain = [] {
-    std::array<bool, 256> t{};
-    for (int c = 0x20; c < 256; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
-    return t;
-  }();
   out->reserve(out->size() + s.size() + 2);
   out->push_back('"');
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -267,19 +267,11 @@ void AppendString(std::string_view s, std::string* out) {
   while (i < n) {
     size_t run = i;
 #if defined(__SSE2__)
-    // Sixteen bytes at a time while none needs escaping: a byte needs it when it is '"', '\\'
-    // or at most 0x1F (unsigned: min(b, 0x1F) == b).
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i control = _mm_set1_epi8(0x1F);
+    // Sixteen bytes at a time while none needs escaping.
     while (run + 16 <= n) {
-      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + run));
-      const __m128i special =
-          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, quote), _mm_cmpeq_epi8(b, backslash)),
-                       _mm_cmpeq_epi8(_mm_min_epu8(b, control), b));
-      const int mask = _mm_movemask_epi8(special);
+      const unsigned mask = SpecialMask16(p + run);
       if (mask != 0) {
-        run += static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+        run += static_cast<size_t>(__builtin_ctz(mask));
         break;
       }
       run += 16;

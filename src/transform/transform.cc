@@ -293,10 +293,8 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
     json::AppendString(f->name, data);
     data->push_back(':');
     const size_t value_at = data->size();
-    // What `applied` records for the field (empty: kept as is); a token's note is followed by
-    // the key id of `token_key`.
-    std::string_view note;
-    const KeyStore::Key* token_key = nullptr;
+    // What `applied` records for the field (empty: kept as is), then a token's key id.
+    std::string_view note, note_key_id;
     switch (action) {
       case Action::kKeep:
         AppendKept(f->value, data);
@@ -304,12 +302,14 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
       case Action::kDrop:
         note = configured ? "drop" : "drop:level";
         break;
-      case Action::kTokenize:
-        token_key = sink_keys_[sink_index];
-        json::AppendString(Token(*token_key->hmac, text_of()), data);
+      case Action::kTokenize: {
+        const KeyStore::Key* key = sink_keys_[sink_index];
+        json::AppendString(Token(*key->hmac, text_of()), data);
         level = LevelAfter(action, class_level);
         note = "tokenize:";
+        note_key_id = key->key_id;
         break;
+      }
       case Action::kGeneralize: {
         std::string_view s;
         general_.clear();
@@ -331,18 +331,14 @@ void Transformer::Apply(const event::Event& event, uint32_t sink_index, std::str
     if (sent && level > sink.max_level) {
       sent = false;  // The cap: nothing above the sink's level leaves, whatever the actions.
       note = "drop:level";
-      token_key = nullptr;
+      note_key_id = {};
     }
     if (sent) {
       first = false;
     } else {
       data->resize(member_at);
     }
-    if (token_key != nullptr) {
-      applied->push_back(common::StrCat(f->name, "=", note, token_key->key_id));
-    } else if (!note.empty()) {
-      applied->push_back(common::StrCat(f->name, "=", note));
-    }
+    if (!note.empty()) applied->push_back(common::StrCat(f->name, "=", note, note_key_id));
   }
   data->push_back('}');
 }
